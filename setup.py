@@ -1,0 +1,23 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="web_background",
+    version="0.1.0",
+    description="Background jobs with live output for web.py (@background / @backgrounder, done properly)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["web_background", "web_background.*"]),
+    python_requires=">=3.9",
+    install_requires=["web.py>=0.62"],
+    extras_require={
+        "redis": ["redis>=4.2"],
+        "rq": ["redis>=4.2", "rq>=1.15"],
+        "test": ["pytest>=7", "hypothesis>=6", "gunicorn>=21"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Internet :: WWW/HTTP :: WSGI",
+        "License :: OSI Approved :: MIT License",
+    ],
+)

@@ -1,0 +1,425 @@
+"""Jobs: the record view users hold, the runner that starts and runs them,
+and the settings that bound them.  Nothing here knows about HTTP."""
+
+import logging
+import os
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from threading import get_ident
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from . import capture
+from .executors import ThreadPool
+from .stores import FINISHED, JobStatus, Store, open_store
+
+log = logging.getLogger("web_background")
+
+DEFAULTS: Dict[str, Any] = {
+    "store": "memory://",
+    "workers": 8,  # jobs running at once per process
+    "queue_limit": 100,  # jobs waiting for a worker before Busy
+    "ttl": 3600.0,  # seconds a finished job stays readable
+    "max_jobs": 1000,  # finished jobs retained at most (oldest dropped first)
+    "max_output": 1_000_000,  # characters of output retained per job (newest kept)
+}
+FLUSH_INTERVAL = 0.1  # seconds between batched writes of output to the store
+
+
+class Cancelled(BaseException):
+    """Raised inside a job at its next write or ``progress()`` after ``cancel()``.
+
+    A BaseException, so ``except Exception`` in the job does not swallow it.
+    """
+
+
+class Busy(Exception):
+    """The job queue is full (``queue_limit``); try again later."""
+
+
+def _raise_cancelled(_text: str = "") -> None:
+    raise Cancelled("job cancelled")
+
+
+class _Running:
+    """What this process knows of a job it runs: its sink and its thread."""
+
+    __slots__ = ("id", "sink", "ident", "done", "cancelled", "progress", "flush_lock")
+
+    def __init__(self, job_id: str, sink: List[str]) -> None:
+        self.id = job_id
+        self.sink = sink  # the capture appends here; flushes move it to the store
+        self.ident: Optional[int] = None
+        self.done = threading.Event()
+        self.cancelled = False
+        self.progress: Optional[Dict[str, Any]] = None  # written at the next flush
+        self.flush_lock = threading.Lock()
+
+
+_local = threading.local()
+
+
+def _current() -> Optional[_Running]:
+    return getattr(_local, "job", None)
+
+
+def _enter(running: Optional[_Running]) -> None:
+    _local.job = running
+
+
+def _leave() -> None:
+    _local.job = None
+
+
+class Job:
+    """A handle on one job, by id; every attribute reads the current state."""
+
+    __slots__ = ("id", "_runner")
+
+    def __init__(self, job_id: str, runner: "_Runner") -> None:
+        self.id = job_id
+        self._runner = runner
+
+    def _get(self, field: str) -> Any:
+        record = self._runner.record(self.id)
+        if record is None:
+            raise LookupError("job %s is no longer retained" % self.id)
+        return record.get(field)
+
+    @property
+    def status(self) -> JobStatus:
+        return JobStatus(self._get("status"))
+
+    @property
+    def output(self) -> str:
+        """Everything retained that the job wrote (a cut is marked at the start)."""
+        got = self._runner.read(self.id, 0)
+        if got is None:
+            raise LookupError("job %s is no longer retained" % self.id)
+        return cut_marker(got[2]) + got[0]
+
+    result = property(lambda self: self._get("result"), doc="The function's return value.")
+    error = property(lambda self: self._get("error"), doc="Traceback text, or None.")
+    progress = property(lambda self: self._get("progress"), doc="None or {done, total, message}.")
+    created = property(lambda self: self._get("created"))
+    started = property(lambda self: self._get("started"))
+    finished = property(lambda self: self._get("finished"))
+
+    def cancel(self) -> bool:
+        """Ask the job to stop; False when it has already ended (or is unknown)."""
+        return self._runner.cancel(self.id)
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until the job has ended; False if ``timeout`` passed first."""
+        return self._runner.wait(self.id, timeout)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        record = self._runner.record(self.id)
+        return "<Job %s %s>" % (self.id, record["status"] if record else "expired")
+
+
+def cut_marker(cut: int) -> str:
+    """The line that stands for ``cut`` characters dropped by ``max_output``."""
+    return "[... %d earlier characters cut ...]\n" % cut if cut else ""
+
+
+class _Runner:
+    """Starts jobs on the executor, runs their body, batches their output."""
+
+    def __init__(self, settings: Dict[str, Any]) -> None:
+        self.settings = settings
+        self.store: Store = open_store(settings["store"], settings["max_output"])
+        self.executor = ThreadPool(settings["workers"], settings["queue_limit"])
+        self._local: Dict[str, _Running] = {}  # jobs this process is running
+        self._pid = 0
+        self._closed = threading.Event()
+        self._last_expire = 0.0
+
+    # -- starting and running -------------------------------------------
+
+    def start(
+        self,
+        func: Callable[..., Any],
+        args: Tuple[Any, ...] = (),
+        kwargs: Optional[Dict[str, Any]] = None,
+        sink: Optional[List[str]] = None,
+        **fields: Any,
+    ) -> Job:
+        """Queue ``func(*args, **kwargs)`` as a new job; ``sink`` may already
+        hold output that starts the job's (what the request handler printed)."""
+        self._ensure_process()
+        self.expire(throttle=0.5)
+        job_id = secrets.token_urlsafe(16)
+        now = time.time()
+        record = {
+            "id": job_id,
+            "status": JobStatus.QUEUED.value,
+            "name": getattr(func, "__qualname__", repr(func)),
+            "created": now,
+            "started": None,
+            "finished": None,
+            "progress": None,
+            "result": None,
+            "error": None,
+            "cancel": False,
+        }
+        record.update(fields)
+        running = _Running(job_id, sink if sink is not None else [])
+        self.store.create(record)
+        self._local[job_id] = running
+        if not self.executor.submit(lambda: self._run(running, func, args, kwargs or {})):
+            del self._local[job_id]
+            self.store.delete(job_id)
+            raise Busy("%d jobs are already waiting" % self.executor.queue_limit)
+        return Job(job_id, self)
+
+    def _run(self, running: _Running, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        record = self.store.get(running.id)
+        status, result, error = JobStatus.CANCELLED, None, None
+        if record is None or record["cancel"] or running.cancelled:
+            self._finish(running, status, result, error)
+            return
+        ident = running.ident = get_ident()
+        capture.install()
+        capture.route(ident, running.sink)
+        _enter(running)
+        self.store.update(running.id, status=JobStatus.RUNNING.value, started=time.time())
+        if running.cancelled:  # cancel() came between the check and the route
+            capture.reroute(ident, _raise_cancelled)
+        try:
+            result = func(*args, **kwargs)
+            status = JobStatus.DONE
+        except Cancelled:
+            status = JobStatus.CANCELLED
+        except BaseException:  # SystemExit too: nothing a job does stops the server
+            status, error = JobStatus.FAILED, traceback.format_exc()
+        finally:
+            _leave()
+            capture.unroute(ident)
+        if error is not None:
+            log.error("job %s (%s) failed:\n%s", running.id, getattr(func, "__qualname__", func), error)
+        self._finish(running, status, result, error)
+
+    def _finish(self, running: _Running, status: JobStatus, result: Any, error: Optional[str]) -> None:
+        try:
+            self.flush(running)
+            self.store.update(
+                running.id, status=status.value, result=result, error=error, finished=time.time()
+            )
+        except Exception:
+            log.exception("job %s: could not record its end", running.id)
+        finally:
+            self._local.pop(running.id, None)
+            running.done.set()
+
+    # -- output, progress and cancel -------------------------------------
+
+    def flush(self, running: _Running) -> None:
+        """Move what the job wrote since the last flush into the store."""
+        with running.flush_lock:
+            sink = running.sink
+            n = len(sink)
+            if n:
+                text = "".join(sink[:n])
+                del sink[:n]  # appends past n, made meanwhile, stay for next time
+                self.store.append(running.id, text)
+            if running.progress is not None:
+                progress, running.progress = running.progress, None
+                self.store.update(running.id, progress=progress)
+
+    def flush_sink(self, job_id: str, sink: List[str]) -> None:
+        """Flush a sink whose job may have ended (a handler printing late)."""
+        running = self._local.get(job_id)
+        if running is not None:
+            self.flush(running)
+        elif sink:
+            self.flush(_Running(job_id, sink))
+
+    def set_progress(self, done: float, total: Optional[float], message: Optional[str]) -> None:
+        running = _current()
+        if running is None:
+            raise RuntimeError("progress() is only meaningful inside a @background job")
+        if running.cancelled:
+            _raise_cancelled()
+        running.progress = {"done": done, "total": total, "message": message}
+
+    def cancel(self, job_id: str) -> bool:
+        record = self.record(job_id)
+        if record is None or record["status"] in FINISHED:
+            return False
+        self.store.update(job_id, cancel=True)
+        running = self._local.get(job_id)
+        if running is not None:
+            self._cancel_local(running)
+        return True
+
+    def _cancel_local(self, running: _Running) -> None:
+        running.cancelled = True
+        if running.ident is not None:
+            capture.reroute(running.ident, _raise_cancelled)
+
+    # -- reading ----------------------------------------------------------
+
+    def record(self, job_id: str) -> Optional[Dict[str, Any]]:
+        """The job's record, with this process's unflushed output and progress
+        flushed first; None when unknown or past its ``ttl``."""
+        running = self._local.get(job_id)
+        if running is not None:
+            self.flush(running)
+        record = self.store.get(job_id)
+        if record is None or self._expired(record):
+            return None
+        return record
+
+    def _expired(self, record: Dict[str, Any]) -> bool:
+        finished = record.get("finished")
+        return (
+            record["status"] in FINISHED
+            and finished is not None
+            and finished + self.settings["ttl"] <= time.time()
+        )
+
+    def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
+        if self.record(job_id) is None:
+            return None
+        return self.store.read(job_id, offset)
+
+    def wait(self, job_id: str, timeout: Optional[float]) -> bool:
+        running = self._local.get(job_id)
+        if running is not None:
+            return running.done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.01
+        while True:
+            record = self.store.get(job_id)
+            if record is None or record["status"] in FINISHED:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.2)
+
+    def expire(self, throttle: float = 0.0) -> None:
+        now = time.time()
+        if now - self._last_expire >= throttle:
+            self._last_expire = now
+            self.store.expire(self.settings["ttl"], self.settings["max_jobs"], now)
+
+    # -- the per-process maintenance thread --------------------------------
+
+    def _ensure_process(self) -> None:
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._local = {}
+        threading.Thread(target=self._maintain, name="web_background-flusher", daemon=True).start()
+
+    def _maintain(self) -> None:
+        """Flush output every FLUSH_INTERVAL, pick up cancels made elsewhere,
+        expire old jobs about once a second."""
+        while not self._closed.wait(FLUSH_INTERVAL):
+            for running in list(self._local.values()):
+                try:
+                    self.flush(running)
+                    if not running.cancelled:
+                        record = self.store.get(running.id)
+                        if record is not None and record["cancel"]:
+                            self._cancel_local(running)
+                except Exception:
+                    log.exception("job %s: could not write its output", running.id)
+            try:
+                self.expire(throttle=1.0)
+            except Exception:
+                log.exception("could not expire old jobs")
+
+    def close(self) -> None:
+        self._closed.set()
+        self.executor.shutdown()
+
+
+class _ThreadDB(Mapping):
+    """A read-only view of retained jobs: job id -> Job."""
+
+    def __getitem__(self, job_id: str) -> Job:
+        runner = _runner()
+        if not isinstance(job_id, str) or runner.record(job_id) is None:
+            raise KeyError(job_id)
+        return Job(job_id, runner)
+
+    def __iter__(self) -> Iterator[str]:
+        runner = _runner()
+        runner.expire()
+        return iter([i for i in runner.store.ids() if runner.record(i) is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return "<threaddb %r>" % {k: str(v.status) for k, v in self.items()}
+
+
+threaddb = _ThreadDB()
+
+_state: Dict[str, Any] = {"settings": dict(DEFAULTS), "runner": None}
+_state_lock = threading.Lock()
+
+
+def _runner() -> _Runner:
+    runner = _state["runner"]
+    if runner is None:
+        with _state_lock:
+            runner = _state["runner"]
+            if runner is None:
+                runner = _state["runner"] = _Runner(_state["settings"])
+    return runner
+
+
+def configure(
+    *,
+    store: Any = None,
+    workers: Optional[int] = None,
+    queue_limit: Optional[int] = None,
+    ttl: Optional[float] = None,
+    max_jobs: Optional[int] = None,
+    max_output: Optional[int] = None,
+) -> None:
+    """Set where jobs are stored and how they are bounded; unnamed settings keep
+    their value.  Call it once at start-up, before jobs start: jobs running
+    under the previous settings finish under them."""
+    given = dict(store=store, workers=workers, queue_limit=queue_limit, ttl=ttl,
+                 max_jobs=max_jobs, max_output=max_output)
+    new = dict(_state["settings"], **{k: v for k, v in given.items() if v is not None})
+    for key in ("workers", "max_jobs", "max_output"):
+        if not isinstance(new[key], int) or new[key] < 1:
+            raise ValueError("%s must be a positive int, not %r" % (key, new[key]))
+    if not isinstance(new["queue_limit"], int) or new["queue_limit"] < 0:
+        raise ValueError("queue_limit must be an int >= 0, not %r" % (new["queue_limit"],))
+    if not isinstance(new["ttl"], (int, float)) or new["ttl"] < 0:
+        raise ValueError("ttl must be a number of seconds >= 0, not %r" % (new["ttl"],))
+    runner = _Runner(new)  # opens the store: a bad URL fails here, nothing changed
+    with _state_lock:
+        old, _state["runner"], _state["settings"] = _state["runner"], runner, new
+    if old is not None:
+        old.close()
+
+
+def progress(done: float, total: Optional[float] = None, message: Optional[str] = None) -> None:
+    """Report how far the current job has got (shown as a progress bar).
+
+    Raises ``Cancelled`` when the job has been cancelled.
+    """
+    if isinstance(done, bool) or not isinstance(done, (int, float)) or done < 0:
+        raise ValueError("progress done must be a number >= 0, not %r" % (done,))
+    if total is not None and (isinstance(total, bool) or not isinstance(total, (int, float)) or total <= 0):
+        raise ValueError("progress total must be None or a number > 0, not %r" % (total,))
+    if message is not None and not isinstance(message, str):
+        raise TypeError("progress message must be a str, not %r" % (message,))
+    _runner().set_progress(done, total, message)

@@ -1,0 +1,90 @@
+"""Where jobs live: the store seam.
+
+A job record is a plain dict: ``id``, ``status``, ``created``, ``started``,
+``finished``, ``progress``, ``result``, ``error``, ``cancel`` (bool),
+``name`` (the function), and whatever else the caller adds (``owner``,
+``runner``).  Output is kept apart, as text addressed by absolute character
+offsets that stay valid after ``max_output`` cuts old output (the store keeps
+``cut``, how many characters were dropped from the front).
+"""
+
+import enum
+from typing import Any, Dict, List, Optional, Tuple
+
+
+class JobStatus(str, enum.Enum):
+    """The life of a job; values are the plain strings shown to users."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+FINISHED = frozenset(s.value for s in JobStatus) - {"queued", "running"}
+
+
+class StoreError(Exception):
+    """The store cannot be reached or used (a clear message says why)."""
+
+
+class Store:
+    """The interface every store implements (memory, SQLite, Redis).
+
+    Narrow on purpose: the job runner and the web glue need nothing else.
+    ``max_output`` is the number of characters of output retained per job.
+    """
+
+    max_output: int
+
+    def create(self, record: Dict[str, Any]) -> None:
+        """Add a new job record."""
+        raise NotImplementedError
+
+    def get(self, job_id: str) -> Optional[Dict[str, Any]]:
+        """The record, plus ``end`` and ``cut`` of its output; None if unknown."""
+        raise NotImplementedError
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Set fields of a record (status, progress, result, error, cancel, ...)."""
+        raise NotImplementedError
+
+    def append(self, job_id: str, text: str) -> None:
+        """Add output to the end, then cut the front past ``max_output``."""
+        raise NotImplementedError
+
+    def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
+        """``(text from offset, end, cut)``; text starts at max(offset, cut)."""
+        raise NotImplementedError
+
+    def ids(self) -> List[str]:
+        """Ids of all retained jobs."""
+        raise NotImplementedError
+
+    def delete(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    def expire(self, ttl: float, max_jobs: int, now: Optional[float] = None) -> int:
+        """Drop finished jobs older than ``ttl``, then the oldest finished past
+        ``max_jobs``; never a queued or running one.  Returns how many."""
+        raise NotImplementedError
+
+
+def open_store(spec: Any, max_output: int) -> Store:
+    """A store from a URL (``memory://``) or a ready ``Store`` object."""
+    if isinstance(spec, Store):
+        spec.max_output = max_output
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError("store must be a URL string or a Store, not %r" % (spec,))
+    scheme = spec.split(":", 1)[0].lower()
+    if scheme == "memory":
+        from .memory import MemoryStore
+
+        return MemoryStore(max_output=max_output)
+    raise ValueError("unknown store URL %r (expected memory://)" % (spec,))
