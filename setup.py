@@ -13,6 +13,7 @@ setup(
     extras_require={
         "redis": ["redis>=4.2"],
         "rq": ["redis>=4.2", "rq>=1.15"],
+        "example": [],
         "test": ["pytest>=7", "hypothesis>=6", "gunicorn>=21"],
     },
     classifiers=[

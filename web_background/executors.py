@@ -1,6 +1,7 @@
 """Where jobs run: a bounded pool of threads (the embedded default)."""
 
 import collections
+import logging
 import os
 import threading
 from typing import Callable, Deque, List, Optional
@@ -22,6 +23,7 @@ class ThreadPool:
         self._cond = threading.Condition()
         self._threads: List[threading.Thread] = []
         self._pid = 0
+        self._active = 0  # callables taken by a thread and not yet returned
         self._closed = False
 
     def submit(self, fn: Callable[[], None]) -> bool:
@@ -30,9 +32,10 @@ class ThreadPool:
             if self._closed:
                 raise RuntimeError("this pool was shut down")
             if self._pid != os.getpid():  # first use, or a forked child
-                self._pid, self._threads = os.getpid(), []
+                self._pid, self._threads, self._active = os.getpid(), [], 0
                 self._queue.clear()
-            if len(self._queue) >= self.queue_limit:
+            free = self.workers - self._active
+            if len(self._queue) - free >= self.queue_limit:
                 return False
             self._queue.append(fn)
             while len(self._threads) < self.workers:
@@ -42,18 +45,22 @@ class ThreadPool:
             self._cond.notify()
         return True
 
-    def queued(self) -> int:
-        return len(self._queue)
-
     def _work(self) -> None:
         while True:
             with self._cond:
                 while not self._queue:
                     self._cond.wait()
                 fn = self._queue.popleft()
-            if fn is None:
-                return
-            fn()
+                if fn is None:
+                    return
+                self._active += 1
+            try:
+                fn()
+            except Exception:  # the job body records its own errors; keep the thread
+                logging.getLogger("web_background").exception("job runner error")
+            finally:
+                with self._cond:
+                    self._active -= 1
 
     def shutdown(self, wait: bool = False, timeout: Optional[float] = None) -> None:
         """Let the threads end once the queued work is done."""

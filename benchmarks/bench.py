@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmarks of web_background against plain Python / web.py.
+
+Run from the repository root:
+
+    python3 benchmarks/bench.py          # default sizes (well under 2 minutes on 2 cores)
+    python3 benchmarks/bench.py --long   # about 3x the counts
+
+Every row is a ratio of two things measured in the same run, in alternating
+rounds (A B, B A, A B, ...), so a shared, noisy machine affects both sides
+alike.  Each side keeps its best round (the minimum time), which is the
+least noisy estimate of what the code itself costs.
+
+Rows:
+
+  capture  a @background job printing N short lines (its own perf_counter
+           around the loop) vs the same loop printing into an io.StringIO
+           in a plain thread;
+  poll     ``?_t=<id>&_format=json&_offset=<end>`` of a finished job holding
+           50 MB of output vs the same poll of a 1 KB job;
+  serve    ``?_t=<id>&_format=text`` of a finished 1 KB job vs a plain
+           web.py handler returning the same 1 KB string;
+  memory   memory still held (tracemalloc, after gc.collect()) after N jobs
+           were started, finished and expired, vs before them.
+"""
+
+import argparse
+import gc
+import io
+import json
+import os
+import sys
+import threading
+import time
+import tracemalloc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import web  # noqa: E402
+
+# Production settings: no debugger pages and no module reloader on every request
+# (the reloader would add the same constant cost to both sides of each ratio).
+web.config.debug = False
+
+import web_background  # noqa: E402
+from web_background import DEFAULTS, background, backgrounder, configure, threaddb  # noqa: E402
+
+WAIT = 300.0  # seconds any single job may take before the benchmark gives up
+
+# -- the jobs --------------------------------------------------------------------
+
+
+@background
+def print_lines(n):
+    """The capture job: n short prints, timed from inside."""
+    t0 = time.perf_counter()
+    for i in range(n):
+        print("line %d" % i)
+    return time.perf_counter() - t0
+
+
+def baseline_print_lines(n):
+    """The same loop in a plain thread, into its own StringIO."""
+    out = {}
+
+    def body():
+        buf = io.StringIO()
+        t0 = time.perf_counter()
+        for i in range(n):
+            print("line %d" % i, file=buf)
+        out["t"] = time.perf_counter() - t0
+        out["len"] = len(buf.getvalue())
+
+    t = threading.Thread(target=body, name="baseline")
+    t.start()
+    t.join(WAIT)
+    if "t" not in out:
+        raise RuntimeError("baseline thread did not finish in %ss" % WAIT)
+    return out["t"], out["len"]
+
+
+@background
+def emit(total, line_len=100):
+    """Write ``total`` characters of output as lines of ``line_len``."""
+    line = "x" * (line_len - 1) + "\n"
+    for _ in range(total // line_len):
+        sys.stdout.write(line)
+    rest = total % line_len
+    if rest:
+        sys.stdout.write("y" * rest)
+
+
+@background
+def write_text(text):
+    sys.stdout.write(text)
+
+
+@background
+def tiny(i):
+    print("job %d" % i)
+    return i
+
+
+# -- the web.py application --------------------------------------------------------
+
+KB_TEXT = ("0123456789abcdef" * 64)[:1023] + "\n"  # 1 KB, what the 1 KB job prints
+
+
+class JobPage:
+    @backgrounder
+    def GET(self):
+        write_text(KB_TEXT)
+
+
+class Plain:
+    def GET(self):
+        return KB_TEXT
+
+
+APP = web.application(("/job", "JobPage", "/plain", "Plain"),
+                      {"JobPage": JobPage, "Plain": Plain}, autoreload=False)
+
+
+def request(path):
+    r = APP.request(path)
+    if not r.status.startswith("200"):
+        raise RuntimeError("%s -> %s %r" % (path, r.status, r.data[:200]))
+    return r
+
+
+def finished_job(func, *args):
+    job = func(*args)
+    if not job.wait(WAIT):
+        raise RuntimeError("job %s did not finish in %ss" % (job.id, WAIT))
+    if job.status != "done":
+        raise RuntimeError("job %s ended %s: %s" % (job.id, job.status, job.error))
+    return job
+
+
+def job_end(job_id):
+    """The job's output end offset, read over HTTP (X-Job-Offset)."""
+    r = request("/job?_t=%s&_format=text&_offset=999999999999" % job_id)
+    return int(r.headers["X-Job-Offset"])
+
+
+# -- measuring ---------------------------------------------------------------------
+
+
+def alternate(rounds, a, b):
+    """Call a() and b() ``rounds`` times each, alternating which goes first;
+    return the lists of their results."""
+    ra, rb = [], []
+    for k in range(rounds):
+        if k % 2 == 0:
+            ra.append(a())
+            rb.append(b())
+        else:
+            rb.append(b())
+            ra.append(a())
+    return ra, rb
+
+
+def per_call(fn, n):
+    """Seconds per call of fn over a block of n calls."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def fmt_time(seconds):
+    if seconds >= 1:
+        return "%.3f s" % seconds
+    if seconds >= 1e-3:
+        return "%.2f ms" % (seconds * 1e3)
+    return "%.1f µs" % (seconds * 1e6)
+
+
+def rss_bytes():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# -- the benchmarks ----------------------------------------------------------------
+
+
+def bench_capture(scale, notes):
+    n = 1_000_000 * scale
+    rounds = 3 if scale == 1 else 5
+    # Keep all of it (1M lines are ~11.9 MB): max_output is not what is measured.
+    configure(**dict(DEFAULTS, store="memory://", max_output=16_000_000 * scale))
+    expected = None
+    totals = []
+
+    def ours():
+        nonlocal expected
+        t0 = time.perf_counter()
+        job = finished_job(print_lines, n)
+        totals.append(time.perf_counter() - t0)
+        if expected is not None:
+            end = job_end(job.id)
+            if end != expected:
+                raise RuntimeError("job kept %d characters, expected %d" % (end, expected))
+        return job.result
+
+    def base():
+        nonlocal expected
+        t, length = baseline_print_lines(n)
+        expected = length
+        return t
+
+    base()  # warm-up, and the expected output length
+    ours()
+    totals.clear()
+    t_ours, t_base = alternate(rounds, ours, base)
+    a, b = min(t_ours), min(t_base)
+    notes.append("capture: %d lines, best of %d; loop in job %s (all rounds: %s), baseline %s (%s); "
+                 "job start-to-wait %s best" % (
+                     n, rounds, fmt_time(a), ", ".join(fmt_time(x) for x in t_ours),
+                     fmt_time(b), ", ".join(fmt_time(x) for x in t_base), fmt_time(min(totals))))
+    return ("capture %dM lines" % (n // 1_000_000), a, b, 2.0)
+
+
+def bench_poll(scale, notes):
+    big, small = 50_000_000, 1_000
+    polls = 2000 * scale
+    blocks = 10
+    configure(**dict(DEFAULTS, store="memory://", max_output=60_000_000))
+    t0 = time.perf_counter()
+    big_job = finished_job(emit, big)
+    t_big_job = time.perf_counter() - t0
+    small_job = finished_job(emit, small)
+    big_end, small_end = job_end(big_job.id), job_end(small_job.id)
+    if (big_end, small_end) != (big, small):
+        raise RuntimeError("ends %r, expected %r" % ((big_end, small_end), (big, small)))
+    url_big = "/job?_t=%s&_format=json&_offset=%d" % (big_job.id, big_end)
+    url_small = "/job?_t=%s&_format=json&_offset=%d" % (small_job.id, small_end)
+    for url, end in ((url_big, big_end), (url_small, small_end)):
+        body = json.loads(request(url).data)
+        if body["output"] != "" or body["offset"] != end or body["status"] != "done":
+            raise RuntimeError("unexpected poll answer %r" % (body,))
+    n = polls // blocks
+    t_big, t_small = alternate(blocks, lambda: per_call(lambda: request(url_big), n),
+                               lambda: per_call(lambda: request(url_small), n))
+    a, b = min(t_big), min(t_small)
+    notes.append("poll: %d polls of each in %d alternating blocks; best per poll %s (50 MB) vs %s (1 KB); "
+                 "the 50 MB job took %s to write" % (polls, blocks, fmt_time(a), fmt_time(b),
+                                                      fmt_time(t_big_job)))
+    del big_job
+    configure(**dict(DEFAULTS, store="memory://"))  # drop the 50 MB
+    return ("poll json at end, 50 MB vs 1 KB job", a, b, 1.5)
+
+
+def bench_serve(scale, notes):
+    requests = 2000 * scale
+    blocks = 10
+    configure(**dict(DEFAULTS, store="memory://"))
+    job = finished_job(write_text, KB_TEXT)
+    url_job = "/job?_t=%s&_format=text" % job.id
+    got_job, got_plain = request(url_job).data, request("/plain").data
+    if got_job != got_plain or got_job != KB_TEXT.encode():
+        raise RuntimeError("job served %r..., plain %r..." % (got_job[:40], got_plain[:40]))
+    n = requests // blocks
+    t_job, t_plain = alternate(blocks, lambda: per_call(lambda: request(url_job), n),
+                               lambda: per_call(lambda: request("/plain"), n))
+    a, b = min(t_job), min(t_plain)
+    notes.append("serve: %d requests of each in %d alternating blocks; best per request %s (job text) "
+                 "vs %s (plain handler)" % (requests, blocks, fmt_time(a), fmt_time(b)))
+    return ("serve 1 KB job text vs plain handler", a, b, 1.5)
+
+
+def run_jobs(count, batch):
+    for start in range(0, count, batch):
+        jobs = [tiny(i) for i in range(start, min(start + batch, count))]
+        for job in jobs:
+            if not job.wait(WAIT):
+                raise RuntimeError("job %s did not finish in %ss" % (job.id, WAIT))
+        del jobs
+
+
+def expire_all(ttl):
+    time.sleep(ttl * 4 + 0.05)
+    left = len(list(threaddb))  # iterating threaddb expires
+    gc.collect()
+    return left
+
+
+def bench_memory(scale, notes):
+    count = 10_000 * scale
+    batch = 500
+    ttl = 0.05
+    configure(**dict(DEFAULTS, store="memory://", ttl=ttl, workers=8, queue_limit=batch))
+    runner = web_background.jobs._runner()
+    tracemalloc.start()
+    try:
+        run_jobs(1_000, batch)  # warm-up: pool threads, flusher, caches
+        expire_all(ttl)
+        before = tracemalloc.get_traced_memory()[0]
+        rss_before = rss_bytes()
+        t0 = time.perf_counter()
+        run_jobs(count, batch)
+        t_run = time.perf_counter() - t0
+        left = expire_all(ttl)
+        after = tracemalloc.get_traced_memory()[0]
+        rss_after = rss_bytes()
+    finally:
+        tracemalloc.stop()
+    delta = (after - before) / 1e6
+    store = runner.store
+    notes.append("memory: %d jobs in batches of %d (%s with tracemalloc on); jobs left in threaddb "
+                 "after expiry: %d; store holds %d records, %d finished entries; RSS delta %s" % (
+                     count, batch, fmt_time(t_run), left, len(getattr(store, "_jobs", ())),
+                     len(getattr(store, "_finished", ())),
+                     "n/a" if rss_before is None else "%+.2f MB" % ((rss_after - rss_before) / 1e6)))
+    return ("memory after %dk jobs expired" % (count // 1000), after / 1e6, before / 1e6, delta)
+
+
+# -- the report -----------------------------------------------------------------------
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--long", action="store_true", help="about 3x the counts (slower, steadier)")
+    args = parser.parse_args(argv)
+    scale = 3 if args.long else 1
+
+    notes = []
+    rows, met = [], []
+    t_start = time.perf_counter()
+    for bench in (bench_capture, bench_poll, bench_serve):
+        name, ours, base, target = bench(scale, notes)
+        ratio = ours / base
+        ok = ratio <= target
+        rows.append("| %s | %s | %s | %.2fx | <= %.1fx %s |" % (
+            name, fmt_time(ours), fmt_time(base), ratio, target, "met" if ok else "MISSED"))
+        met.append((name.split()[0], ok))
+    name, after, before, delta = bench_memory(scale, notes)
+    ok = abs(delta) <= 1.0
+    rows.append("| %s | %.2f MB | %.2f MB | %+.3f MB | within 1 MB %s |" % (
+        name, after, before, delta, "met" if ok else "MISSED"))
+    met.append(("memory", ok))
+
+    print("| benchmark | ours | baseline | ratio | target |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(row)
+    print()
+    for note in notes:
+        print("- " + note)
+    print("- python %s, web.py %s, %d CPUs, total %.1f s" % (
+        sys.version.split()[0], web.__version__, os.cpu_count() or 0, time.perf_counter() - t_start))
+    print()
+    good = [n for n, ok in met if ok]
+    bad = [n for n, ok in met if not ok]
+    print("targets met: %d/%d (%s)%s" % (len(good), len(met), ", ".join(good) or "none",
+                                        "; missed: " + ", ".join(bad) if bad else ""))
+    return 0 if not bad else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

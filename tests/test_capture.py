@@ -1,0 +1,188 @@
+"""Output capture: each job's thread writes to its job, everything else is untouched."""
+import io
+import logging
+import sys
+import threading
+
+import pytest
+
+from web_background import Thread, background, run_process
+from web_background import capture
+
+
+def test_job_output_collects_what_the_job_prints():
+    @background
+    def job():
+        print("hello")
+        sys.stderr.write("to stderr\n")
+        print("bye")
+
+    j = job()
+    assert j.wait(10)
+    assert j.output == "hello\nto stderr\nbye\n"
+
+
+def test_other_threads_output_goes_where_it_went_before(capsys, gate):
+    started = threading.Event()
+
+    @background
+    def job():
+        started.set()
+        gate.wait(10)
+        print("inside")
+
+    j = job()
+    assert started.wait(10)
+    print("outside")
+    gate.set()
+    assert j.wait(10)
+    assert "outside" not in j.output
+    assert capsys.readouterr().out == "outside\n"
+    assert j.output == "inside\n"
+
+
+def test_twenty_jobs_printing_at_once_never_mix_a_line():
+    barrier = threading.Barrier(20, timeout=10)
+
+    @background
+    def job(n):
+        barrier.wait()
+        for i in range(300):
+            print("job %d line %d" % (n, i))
+
+    from web_background import configure
+    configure(workers=20)
+    jobs = [job(n) for n in range(20)]
+    for n, j in enumerate(jobs):
+        assert j.wait(20)
+        assert j.output == "".join("job %d line %d\n" % (n, i) for i in range(300))
+
+
+def test_log_records_go_to_the_job_and_to_the_apps_handlers():
+    seen = io.StringIO()
+    handler = logging.StreamHandler(seen)
+    logger = logging.getLogger("test.app")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        @background
+        def job():
+            logger.info("working on %s", "it")
+
+        j = job()
+        assert j.wait(10)
+        assert j.output == "INFO:test.app:working on it\n"
+        assert seen.getvalue() == "working on it\n"
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_handlers_added_after_the_first_job_still_get_records():
+    @background
+    def first():
+        pass
+
+    assert first().wait(10)
+    seen = io.StringIO()
+    handler = logging.StreamHandler(seen)
+    logging.getLogger("test.late").addHandler(handler)
+    logging.getLogger("test.late").setLevel(logging.WARNING)
+    try:
+        @background
+        def job():
+            logging.getLogger("test.late").warning("late handler")
+
+        j = job()
+        assert j.wait(10)
+        assert j.output == "WARNING:test.late:late handler\n"
+        assert seen.getvalue() == "late handler\n"
+    finally:
+        logging.getLogger("test.late").removeHandler(handler)
+
+
+def test_log_records_outside_jobs_are_not_captured():
+    @background
+    def job(done):
+        done.wait(10)
+
+    done = threading.Event()
+    j = job(done)
+    logging.getLogger("test.outside").warning("not mine")
+    done.set()
+    assert j.wait(10)
+    assert j.output == ""
+
+
+def test_writing_bytes_raises_type_error_like_a_text_stream():
+    @background
+    def job():
+        try:
+            sys.stdout.write(b"bytes")
+        except TypeError as e:
+            print("TypeError: %s" % e)
+
+    j = job()
+    assert j.wait(10)
+    assert j.output == "TypeError: write() argument must be str, not bytes\n"
+
+
+def test_the_proxy_passes_stream_attributes_through():
+    capture.install()
+    proxy = sys.stdout
+    assert isinstance(proxy, capture._StreamProxy)
+    real = proxy._stream
+    assert proxy.encoding == real.encoding
+    assert proxy.isatty() == real.isatty()
+    try:
+        expected = real.fileno()
+    except (OSError, io.UnsupportedOperation, AttributeError) as e:
+        with pytest.raises(type(e)):
+            proxy.fileno()
+    else:
+        assert proxy.fileno() == expected
+    proxy.flush()
+    assert proxy.write("") == 0
+
+
+def test_a_stream_replaced_after_import_gets_unrouted_output_and_jobs_still_capture():
+    capture.install()
+    saved = sys.stdout
+    replacement = io.StringIO()
+    sys.stdout = replacement
+    try:
+        @background
+        def job():
+            print("in job")
+
+        j = job()
+        assert j.wait(10)
+        print("after replace")
+        assert j.output == "in job\n"
+        assert isinstance(sys.stdout, capture._StreamProxy)
+        assert replacement.getvalue() == "after replace\n"
+    finally:
+        sys.stdout = saved
+
+
+def test_thread_helper_sends_a_child_threads_output_to_the_job():
+    @background
+    def job():
+        t = Thread(target=lambda: print("from child thread"))
+        t.start()
+        t.join()
+        print("parent")
+
+    j = job()
+    assert j.wait(10)
+    assert j.output == "from child thread\nparent\n"
+
+
+def test_run_process_copies_a_child_process_output_into_the_job():
+    @background
+    def job():
+        done = run_process([sys.executable, "-c", "print('from child'); import sys; sys.exit(3)"])
+        print("exit", done.returncode)
+
+    j = job()
+    assert j.wait(20)
+    assert j.output == "from child\nexit 3\n"
