@@ -273,13 +273,20 @@ def bench_serve(scale, notes):
     return ("serve 1 KB job text vs plain handler", a, b, 1.5)
 
 
-def run_jobs(count, batch):
+def run_jobs(count, batch, store=None):
+    """Start ``count`` tiny jobs, ``batch`` at a time, waiting for each batch;
+    return the most records the store held after a batch (None if unknown)."""
+    peak = None
     for start in range(0, count, batch):
         jobs = [tiny(i) for i in range(start, min(start + batch, count))]
         for job in jobs:
             if not job.wait(WAIT):
                 raise RuntimeError("job %s did not finish in %ss" % (job.id, WAIT))
         del jobs
+        held = len(getattr(store, "_jobs", ())) if store is not None else None
+        if held is not None and (peak is None or held > peak):
+            peak = held
+    return peak
 
 
 def expire_all(ttl):
@@ -293,28 +300,39 @@ def bench_memory(scale, notes):
     count = 10_000 * scale
     batch = 500
     ttl = 0.05
-    configure(**dict(DEFAULTS, store="memory://", ttl=ttl, workers=8, queue_limit=batch))
-    runner = web_background.jobs._runner()
+    max_jobs = DEFAULTS["max_jobs"]
+    configure(**dict(DEFAULTS, store="memory://", ttl=ttl, workers=8, queue_limit=batch, max_jobs=max_jobs))
+    store = web_background.jobs._runner().store
+    gc.collect()
     tracemalloc.start()
     try:
         run_jobs(1_000, batch)  # warm-up: pool threads, flusher, caches
         expire_all(ttl)
         before = tracemalloc.get_traced_memory()[0]
-        rss_before = rss_bytes()
+        snap_before = tracemalloc.take_snapshot()
         t0 = time.perf_counter()
-        run_jobs(count, batch)
+        peak = run_jobs(count, batch, store)
         t_run = time.perf_counter() - t0
         left = expire_all(ttl)
         after = tracemalloc.get_traced_memory()[0]
-        rss_after = rss_bytes()
+        growth = tracemalloc.take_snapshot().compare_to(snap_before, "lineno")
     finally:
         tracemalloc.stop()
+    del snap_before
+    gc.collect()
+    # RSS over the same run with tracemalloc off (its own tables would swamp RSS).
+    rss_before = rss_bytes()
+    run_jobs(count, batch)
+    expire_all(ttl)
+    rss_after = rss_bytes()
     delta = (after - before) / 1e6
-    store = runner.store
-    notes.append("memory: %d jobs in batches of %d (%s with tracemalloc on); jobs left in threaddb "
-                 "after expiry: %d; store holds %d records, %d finished entries; RSS delta %s" % (
-                     count, batch, fmt_time(t_run), left, len(getattr(store, "_jobs", ())),
-                     len(getattr(store, "_finished", ())),
+    top = ", ".join("%s:%d %+.0f KB" % (os.path.relpath(st.traceback[0].filename, ROOT),
+                                        st.traceback[0].lineno, st.size_diff / 1e3)
+                    for st in growth[:3] if st.size_diff > 0)
+    notes.append("memory: %d jobs in batches of %d (%s with tracemalloc on); left in threaddb after "
+                 "expiry: %d; the store peaked at %s records (max_jobs=%d, ttl=%ss); largest growth: %s; "
+                 "RSS delta over a second such run without tracemalloc: %s" % (
+                     count, batch, fmt_time(t_run), left, peak, max_jobs, ttl, top or "none",
                      "n/a" if rss_before is None else "%+.2f MB" % ((rss_after - rss_before) / 1e6)))
     return ("memory after %dk jobs expired" % (count // 1000), after / 1e6, before / 1e6, delta)
 

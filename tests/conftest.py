@@ -20,11 +20,23 @@ def wait_for(predicate, timeout=10.0, interval=0.01):
         time.sleep(interval)
 
 
-@pytest.fixture(autouse=True)
-def fresh_runtime():
-    """Every test starts with default settings and an empty memory store."""
-    configure(**dict(DEFAULTS, store="memory://"))
-    yield
+STORES = ["memory", "sqlite"]
+
+
+def store_url(kind, tmp_path):
+    """A fresh, empty store of each kind the whole suite runs against."""
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return "sqlite:///%s" % (tmp_path / "jobs.db")
+    raise ValueError(kind)
+
+
+@pytest.fixture(params=STORES, autouse=True)
+def store_kind(request, tmp_path):
+    """Every test runs once per store, starting with default settings and an empty store."""
+    configure(**dict(DEFAULTS, store=store_url(request.param, tmp_path)))
+    yield request.param
     configure(**dict(DEFAULTS, store="memory://"))
 
 

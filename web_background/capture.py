@@ -21,6 +21,8 @@ _routes: Dict[int, Callable[[str], Any]] = {}
 # thread ident -> the job's raw sink (a list); log records go here directly so
 # they neither recurse through print nor raise Cancelled inside logging.
 _sinks: Dict[int, List[str]] = {}
+# thread ident -> what flush() on a routed thread does (write the job's output out)
+_flushes: Dict[int, Callable[[], None]] = {}
 
 _strlen = str.__len__
 _lock = threading.Lock()
@@ -50,8 +52,11 @@ class _StreamProxy:
             self.write(line)
 
     def flush(self) -> None:
-        if get_ident() not in _routes:
+        ident = get_ident()
+        if ident not in _routes:
             self._stream.flush()
+        elif ident in _flushes:
+            _flushes[ident]()
 
     def __getattr__(self, name: str) -> Any:
         # fileno, isatty, encoding, errors, buffer, ... are the real stream's.
@@ -89,9 +94,11 @@ def real_stderr() -> Any:
     return proxy._stream if proxy is not None else sys.stderr
 
 
-def route(ident: int, sink: List[str]) -> None:
-    """Send everything thread ``ident`` writes into ``sink``."""
+def route(ident: int, sink: List[str], on_flush: Optional[Callable[[], None]] = None) -> None:
+    """Send everything thread ``ident`` writes into ``sink``; its flush() calls ``on_flush``."""
     _sinks[ident] = sink
+    if on_flush is not None:
+        _flushes[ident] = on_flush
     _routes[ident] = sink.append
 
 
@@ -104,6 +111,7 @@ def reroute(ident: int, fn: Callable[[str], Any]) -> None:
 def unroute(ident: int) -> None:
     _routes.pop(ident, None)
     _sinks.pop(ident, None)
+    _flushes.pop(ident, None)
 
 
 def current_sink() -> Optional[List[str]]:

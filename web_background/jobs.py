@@ -4,6 +4,7 @@ and the settings that bound them.  Nothing here knows about HTTP."""
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 import traceback
@@ -18,7 +19,7 @@ from .stores import FINISHED, JobStatus, Store, open_store
 log = logging.getLogger("web_background")
 
 DEFAULTS: Dict[str, Any] = {
-    "store": "memory://",
+    "store": os.environ.get("WEB_BACKGROUND_STORE", "memory://"),
     "workers": 8,  # jobs running at once per process
     "queue_limit": 100,  # jobs waiting for a worker before Busy
     "ttl": 3600.0,  # seconds a finished job stays readable
@@ -26,6 +27,8 @@ DEFAULTS: Dict[str, Any] = {
     "max_output": 1_000_000,  # characters of output retained per job (newest kept)
 }
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of output to the store
+HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process's jobs
+HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
 
 
 class Cancelled(BaseException):
@@ -170,6 +173,8 @@ class _Runner:
             "result": None,
             "error": None,
             "cancel": False,
+            "runner": "%d@%s" % (os.getpid(), socket.gethostname()),
+            "heartbeat": now,
         }
         record.update(fields)
         running = _Running(job_id, sink if sink is not None else [])
@@ -189,7 +194,7 @@ class _Runner:
             return
         ident = running.ident = get_ident()
         capture.install()
-        capture.route(ident, running.sink)
+        capture.route(ident, running.sink, on_flush=lambda: self.flush(running))
         _enter(running)
         self.store.update(running.id, status=JobStatus.RUNNING.value, started=time.time())
         if running.cancelled:  # cancel() came between the check and the route
@@ -277,7 +282,20 @@ class _Runner:
         record = self.store.get(job_id)
         if record is None or self._expired(record):
             return None
+        if running is None and self._abandoned(record):
+            now = time.time()
+            self.store.update(job_id, status=JobStatus.INTERRUPTED.value, finished=now,
+                              error="the process running this job (%s) stopped" % record.get("runner"))
+            record = self.store.get(job_id)
         return record
+
+    def _abandoned(self, record: Dict[str, Any]) -> bool:
+        beat = record.get("heartbeat")
+        return (
+            record["status"] not in FINISHED
+            and beat is not None
+            and beat + HEARTBEAT_TIMEOUT < time.time()
+        )
 
     def _expired(self, record: Dict[str, Any]) -> bool:
         finished = record.get("finished")
@@ -324,11 +342,17 @@ class _Runner:
 
     def _maintain(self) -> None:
         """Flush output every FLUSH_INTERVAL, pick up cancels made elsewhere,
-        expire old jobs about once a second."""
+        mark this process's jobs alive and expire old jobs about once a second."""
+        last_beat = time.monotonic()
         while not self._closed.wait(FLUSH_INTERVAL):
+            beat = time.monotonic() - last_beat >= HEARTBEAT_INTERVAL
+            if beat:
+                last_beat = time.monotonic()
             for running in list(self._local.values()):
                 try:
                     self.flush(running)
+                    if beat:
+                        self.store.update(running.id, heartbeat=time.time())
                     if not running.cancelled:
                         record = self.store.get(running.id)
                         if record is not None and record["cancel"]:

@@ -76,7 +76,11 @@ class Store:
 
 
 def open_store(spec: Any, max_output: int) -> Store:
-    """A store from a URL (``memory://``) or a ready ``Store`` object."""
+    """A store from a URL or a ready ``Store`` object.
+
+    URLs: ``memory://``; ``sqlite:///relative/path.db`` or
+    ``sqlite:////absolute/path.db`` (written as SQLAlchemy writes them).
+    """
     if isinstance(spec, Store):
         spec.max_output = max_output
         return spec
@@ -87,4 +91,10 @@ def open_store(spec: Any, max_output: int) -> Store:
         from .memory import MemoryStore
 
         return MemoryStore(max_output=max_output)
-    raise ValueError("unknown store URL %r (expected memory://)" % (spec,))
+    if scheme == "sqlite":
+        from .sqlite import SQLiteStore
+
+        if not spec.lower().startswith("sqlite:///") or len(spec) == len("sqlite:///"):
+            raise ValueError("SQLite store URL must be sqlite:///relative.db or sqlite:////abs.db, not %r" % spec)
+        return SQLiteStore(spec[len("sqlite:///"):], max_output=max_output)
+    raise ValueError("unknown store URL %r (expected memory:// or sqlite:///path)" % (spec,))

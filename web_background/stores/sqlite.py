@@ -1,0 +1,198 @@
+"""Jobs in a SQLite file, shared by every process on the machine and kept
+across restarts.
+
+One connection per thread and process, opened on first use (never carried
+across a fork); WAL mode and a busy timeout so that concurrent writers wait
+instead of failing with "database is locked".
+"""
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import FINISHED, Store, StoreError
+
+log = logging.getLogger("web_background")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    finished REAL,
+    "end" INTEGER NOT NULL DEFAULT 0,
+    cut INTEGER NOT NULL DEFAULT 0,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished) WHERE finished IS NOT NULL;
+CREATE TABLE IF NOT EXISTS output (
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (job_id, start)
+) WITHOUT ROWID;
+"""
+_FINISHED_SQL = "(%s)" % ", ".join("'%s'" % s for s in sorted(FINISHED))
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        log.warning("job %s is not JSON-serialisable; stored as its repr", key)
+        return repr(value)
+
+
+class SQLiteStore(Store):
+    """A store in the SQLite file at ``path`` (created with its tables if missing)."""
+
+    def __init__(self, path: str, max_output: int = 1_000_000, create: bool = True) -> None:
+        self.path = os.path.abspath(path)
+        self.max_output = max_output
+        if not create and not os.path.exists(self.path):
+            raise StoreError("no SQLite job database at %s" % self.path)
+        self._local = threading.local()
+        try:
+            conn = sqlite3.connect(self.path, timeout=10)
+            try:
+                conn.executescript(_SCHEMA)
+                conn.execute("PRAGMA journal_mode=WAL")
+            finally:
+                conn.close()  # this process's real connections open lazily
+        except sqlite3.Error as e:
+            raise StoreError("cannot use %s as a SQLite job database: %s" % (self.path, e)) from None
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _tx(self, write: bool = True) -> "_Transaction":
+        return _Transaction(self, write)
+
+    def _query(self, sql: str, args: Tuple[Any, ...] = ()) -> List[Tuple[Any, ...]]:
+        try:
+            return self._conn().execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError("%s: %s" % (self.path, e)) from None
+
+    def create(self, record: Dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO jobs (id, status, created, finished, record) VALUES (?, ?, ?, ?, ?)",
+                      (record["id"], record["status"], record["created"], record.get("finished"),
+                       json.dumps({k: _jsonable(k, v) for k, v in record.items()})))
+
+    def get(self, job_id: str) -> Optional[Dict[str, Any]]:
+        rows = self._query('SELECT record, "end", cut FROM jobs WHERE id = ?', (job_id,))
+        if not rows:
+            return None
+        try:
+            record = json.loads(rows[0][0])
+            if not isinstance(record, dict) or record.get("id") != job_id or "status" not in record:
+                raise ValueError("not a job record")
+        except ValueError as e:
+            raise StoreError("job %s: corrupt record in %s (%s)" % (job_id, self.path, e)) from None
+        record["end"], record["cut"] = rows[0][1], rows[0][2]
+        return record
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        with self._tx() as c:
+            row = c.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return
+            try:
+                record = json.loads(row[0])
+            except ValueError:
+                raise StoreError("job %s: corrupt record in %s" % (job_id, self.path)) from None
+            record.update({k: _jsonable(k, v) for k, v in fields.items()})
+            c.execute("UPDATE jobs SET status = ?, finished = ?, record = ? WHERE id = ?",
+                      (record["status"], record.get("finished"), json.dumps(record), job_id))
+
+    def append(self, job_id: str, text: str) -> None:
+        if not text:
+            return
+        with self._tx() as c:
+            row = c.execute('SELECT "end", cut FROM jobs WHERE id = ?', (job_id,)).fetchone()
+            if row is None:
+                return
+            end, cut = row
+            c.execute("INSERT INTO output (job_id, start, text) VALUES (?, ?, ?)", (job_id, end, text))
+            end += len(text)
+            new_cut = max(cut, end - self.max_output)
+            if new_cut > cut:
+                c.execute("DELETE FROM output WHERE job_id = ? AND start + length(text) <= ?", (job_id, new_cut))
+                c.execute("UPDATE output SET text = substr(text, ? - start + 1), start = ? "
+                          "WHERE job_id = ? AND start < ?", (new_cut, new_cut, job_id, new_cut))
+            c.execute('UPDATE jobs SET "end" = ?, cut = ? WHERE id = ?', (end, new_cut, job_id))
+
+    def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
+        with self._tx(write=False) as c:
+            row = c.execute('SELECT "end", cut FROM jobs WHERE id = ?', (job_id,)).fetchone()
+            if row is None:
+                return None
+            end, cut = row
+            start = max(offset, cut)
+            if start >= end:
+                return "", end, cut
+            chunks = c.execute(
+                "SELECT start, text FROM output WHERE job_id = ? AND start >= "
+                "(SELECT max(start) FROM output WHERE job_id = ? AND start <= ?) ORDER BY start",
+                (job_id, job_id, start)).fetchall()
+        if not chunks:
+            return "", end, cut
+        first_start, first = chunks[0]
+        texts = [first[start - first_start:]] + [t for _, t in chunks[1:]]
+        return "".join(texts), end, cut
+
+    def ids(self) -> List[str]:
+        return [r[0] for r in self._query("SELECT id FROM jobs ORDER BY created")]
+
+    def delete(self, job_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def expire(self, ttl: float, max_jobs: int, now: Optional[float] = None) -> int:
+        now = time.time() if now is None else now
+        with self._tx() as c:
+            dropped = c.execute("DELETE FROM jobs WHERE status IN %s AND finished <= ?" % _FINISHED_SQL,
+                                (now - ttl,)).rowcount
+            over = c.execute("SELECT count(*) FROM jobs").fetchone()[0] - max_jobs
+            if over > 0:
+                dropped += c.execute(
+                    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN %s "
+                    "ORDER BY finished LIMIT ?)" % _FINISHED_SQL, (over,)).rowcount
+        return dropped
+
+
+class _Transaction:
+    """``with store._tx() as c``: one BEGIN IMMEDIATE ... COMMIT, errors as StoreError."""
+
+    def __init__(self, store: SQLiteStore, write: bool = True) -> None:
+        self.store, self.write = store, write
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn = self.store._conn()
+            self.conn.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
+        except sqlite3.Error as e:
+            raise StoreError("%s: %s" % (self.store.path, e)) from None
+        return self.conn
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        try:
+            self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+        except sqlite3.Error as e:
+            if kind is None:
+                raise StoreError("%s: %s" % (self.store.path, e)) from None
+        if kind is not None and issubclass(kind, sqlite3.Error):
+            raise StoreError("%s: %s" % (self.store.path, exc)) from None
