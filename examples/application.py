@@ -27,6 +27,7 @@ def longrunning():
 
 
 app = web.application(urls, globals())
+application = app.wsgifunc()  # for WSGI servers: gunicorn --chdir examples application
 
 if __name__ == "__main__":
     app.run()

@@ -46,3 +46,19 @@ def gate():
     event = threading.Event()
     yield event
     event.set()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stores(*kinds): run this test only with these stores")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``@pytest.mark.stores("sqlite")`` run only with those stores."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("stores")
+        kind = getattr(getattr(item, "callspec", None), "params", {}).get("store_kind")
+        (drop if marker and kind not in marker.args else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -116,14 +116,17 @@ def test_log_records_outside_jobs_are_not_captured():
 def test_writing_bytes_raises_type_error_like_a_text_stream():
     @background
     def job():
-        try:
-            sys.stdout.write(b"bytes")
-        except TypeError as e:
-            print("TypeError: %s" % e)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.write(b"bytes")
+            except TypeError as e:
+                print("TypeError" if "bytes" in str(e) else "other message")
+        assert sys.stdout.write("abc") == 3  # and str is counted as a text stream counts it
 
     j = job()
     assert j.wait(10)
-    assert j.output == "TypeError: write() argument must be str, not bytes\n"
+    assert j.status == "done", j.error
+    assert j.output == "TypeError\nTypeError\nabc"
 
 
 def test_the_proxy_passes_stream_attributes_through():
@@ -186,3 +189,59 @@ def test_run_process_copies_a_child_process_output_into_the_job():
     j = job()
     assert j.wait(20)
     assert j.output == "from child\nexit 3\n"
+
+
+def test_a_reused_pool_thread_starts_each_job_with_its_own_output():
+    from web_background import configure
+    configure(workers=1)
+
+    @background
+    def job(n):
+        print("job %d" % n)
+        return threading.get_ident()
+
+    jobs = [job(n) for n in range(5)]
+    for n, j in enumerate(jobs):
+        assert j.wait(10)
+        assert j.output == "job %d\n" % n
+    assert len({j.result for j in jobs}) == 1  # the same thread ran them all
+
+
+def test_a_plain_thread_started_by_a_job_writes_to_the_server_output(capsys):
+    @background
+    def job():
+        t = threading.Thread(target=lambda: print("from plain thread"))
+        t.start()
+        t.join()
+
+    j = job()
+    assert j.wait(10)
+    assert j.output == ""
+    assert "from plain thread" in capsys.readouterr().out
+
+
+def test_cancel_reaches_threads_started_with_the_helper(gate):
+    from web_background import Cancelled
+    reached = threading.Event()
+    seen = []
+
+    def child():
+        reached.set()
+        gate.wait(10)
+        try:
+            print("after cancel")
+        except Cancelled:
+            seen.append("cancelled")
+
+    @background
+    def job():
+        t = Thread(target=child)
+        t.start()
+        t.join()
+
+    j = job()
+    assert reached.wait(10)
+    j.cancel()
+    gate.set()
+    assert j.wait(10)
+    assert seen == ["cancelled"] and "after cancel" not in j.output

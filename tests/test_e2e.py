@@ -8,6 +8,9 @@ import pytest
 from servers import free_port, get, webpy_example
 
 
+pytestmark = pytest.mark.stores("memory")  # the server has its own store
+
+
 @pytest.fixture(scope="module")
 def server():
     with webpy_example(free_port(), EXAMPLE_STEPS="5", EXAMPLE_DELAY="0.2") as s:

@@ -8,8 +8,8 @@ end.
 
 import web
 
-from .capture import Thread, run_process
-from .jobs import DEFAULTS, Busy, Cancelled, Job, configure, progress, threaddb
+from .capture import Cancelled, Thread, run_process
+from .jobs import DEFAULTS, Busy, Job, configure, progress, threaddb
 from .stores import JobStatus, Store, StoreError
 from .web_glue import background, backgrounder
 

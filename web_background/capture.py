@@ -1,62 +1,98 @@
 """Where output goes: per-thread routing of sys.stdout, sys.stderr and log records.
 
-One permanent proxy per stream is installed once.  A write looks up the
-current thread in a route table and either hands the text to that thread's
-route (a job's ``list.append``, or a function raising ``Cancelled``) or falls
-through to the stream that was there before.  Threads that are not routed
-see no difference.
+One permanent proxy per stream is installed once.  It is a ``threading.local``:
+a thread that runs a job gives the proxy its own ``write`` attribute, a
+``functools.partial`` around the job buffer's ``StringIO.write``, so print()
+in that thread goes straight to C code (type check, append, length) with no
+Python frame per write.  Threads without one use the class's ``write``, which
+falls through to the stream that was there before.
+
+Another thread can still change where a job's writes go, atomically, because
+a partial's target is swapped in place (``__setstate__``) under the GIL:
+draining swaps in a fresh buffer, cancelling swaps in a function that raises
+``Cancelled``.  The normal path pays nothing for either.
 """
 
+import io
 import logging
 import subprocess
 import sys
 import threading
 import traceback
-from threading import get_ident
-from typing import Any, Callable, Dict, List, Optional
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-# thread ident -> callable taking one str.  Set and cleared by the job runner;
-# an ident is reused once its thread ends, so a route never outlives its use.
-_routes: Dict[int, Callable[[str], Any]] = {}
-# thread ident -> the job's raw sink (a list); log records go here directly so
-# they neither recurse through print nor raise Cancelled inside logging.
-_sinks: Dict[int, List[str]] = {}
-# thread ident -> what flush() on a routed thread does (write the job's output out)
-_flushes: Dict[int, Callable[[], None]] = {}
-
-_strlen = str.__len__
 _lock = threading.Lock()
 _proxies: Dict[str, "_StreamProxy"] = {}
+_here = threading.local()  # .log: the calling thread's log writer, .sink: its Sink
 
 
-class _StreamProxy:
-    """A text stream that routes each write by the writing thread."""
+class Cancelled(BaseException):
+    """Raised inside a job at its next write or ``progress()`` after ``cancel()``.
+
+    A BaseException, so ``except Exception`` in the job does not swallow it.
+    """
+
+
+def raise_cancelled(*_args: Any) -> None:
+    raise Cancelled("job cancelled")
+
+
+class Sink:
+    """One job's output since the last drain, written by one or more threads."""
+
+    __slots__ = ("_buf", "_writers", "_cancelled", "_lock")
+
+    def __init__(self) -> None:
+        self._buf = io.StringIO()
+        self._writers: List[Tuple[partial, bool]] = []  # every write function handed out
+        self._cancelled = False
+        self._lock = threading.Lock()
+
+    def writer(self, cancellable: bool = True) -> partial:
+        """A write function for one thread: C-level, swappable from any thread."""
+        with self._lock:
+            w = partial(raise_cancelled if cancellable and self._cancelled else self._buf.write)
+            self._writers.append((w, cancellable))
+            return w
+
+    def drain(self) -> str:
+        """Everything written since the last drain; later writes go to a new buffer."""
+        with self._lock:
+            if not self._buf.tell():
+                return ""
+            old, self._buf = self._buf, io.StringIO()
+            for w, cancellable in self._writers:
+                if not (cancellable and self._cancelled):
+                    w.__setstate__((self._buf.write, (), None, None))
+        # no write can reach ``old`` now: a partial reads its target and calls
+        # it inside one C call, which the swaps above cannot interleave with
+        return old.getvalue()
+
+    def cancel(self) -> None:
+        """Make every cancellable writer raise Cancelled from its next write on."""
+        with self._lock:
+            self._cancelled = True
+            for w, cancellable in self._writers:
+                if cancellable:
+                    w.__setstate__((raise_cancelled, (), None, None))
+
+
+class _StreamProxy(threading.local):
+    """A text stream whose ``write`` is per thread (see the module docstring)."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
-    def write(self, s: str) -> int:
-        try:
-            route = _routes[get_ident()]
-        except KeyError:
-            return self._stream.write(s)
-        try:
-            n = _strlen(s)
-        except TypeError:
-            raise TypeError("write() argument must be str, not %s" % type(s).__name__) from None
-        route(s)
-        return n
+    def write(self, s: str) -> int:  # threads not running a job
+        return self._stream.write(s)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
 
     def flush(self) -> None:
-        ident = get_ident()
-        if ident not in _routes:
-            self._stream.flush()
-        elif ident in _flushes:
-            _flushes[ident]()
+        self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
         # fileno, isatty, encoding, errors, buffer, ... are the real stream's.
@@ -71,52 +107,52 @@ def install() -> None:
 
     Called at every job start: if something replaced ``sys.stdout`` since
     (pytest, a server's log redirection), the new stream is wrapped and
-    becomes where unrouted output goes.
+    becomes where output outside jobs goes.
     """
     for name in ("stdout", "stderr"):
-        current = getattr(sys, name)
-        proxy = _proxies.get(name)
-        if current is proxy:
+        if getattr(sys, name) is _proxies.get(name):
             continue
         with _lock:
-            if getattr(sys, name) is proxy:
+            current = getattr(sys, name)
+            if current is _proxies.get(name):
                 continue
             if isinstance(current, _StreamProxy):  # someone else's copy of ours
                 current = current._stream
-            _proxies[name] = proxy = _StreamProxy(current)
-            setattr(sys, name, proxy)
+            _proxies[name] = _StreamProxy(current)
+            setattr(sys, name, _proxies[name])
     _install_log_capture()
 
 
 def real_stderr() -> Any:
-    """The stream unrouted stderr output goes to (the server's log)."""
+    """The stream stderr output outside jobs goes to (the server's log)."""
     proxy = _proxies.get("stderr")
     return proxy._stream if proxy is not None else sys.stderr
 
 
-def route(ident: int, sink: List[str], on_flush: Optional[Callable[[], None]] = None) -> None:
-    """Send everything thread ``ident`` writes into ``sink``; its flush() calls ``on_flush``."""
-    _sinks[ident] = sink
-    if on_flush is not None:
-        _flushes[ident] = on_flush
-    _routes[ident] = sink.append
+def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable: bool = True) -> None:
+    """Send everything the calling thread writes into ``sink``; its flush()
+    calls ``on_flush``.  ``cancellable``: ``sink.cancel()`` makes its writes raise."""
+    install()
+    w = sink.writer(cancellable)
+    for proxy in _proxies.values():
+        proxy.write = w
+        if on_flush is not None:
+            proxy.flush = on_flush
+    _here.log = sink.writer(cancellable=False)  # logging itself never raises Cancelled
+    _here.sink = sink
 
 
-def reroute(ident: int, fn: Callable[[str], Any]) -> None:
-    """Replace the route of a routed thread (e.g. with one raising Cancelled)."""
-    if ident in _routes:
-        _routes[ident] = fn
+def unroute() -> None:
+    """Give the calling thread its ordinary stdout/stderr back."""
+    for proxy in _proxies.values():
+        proxy.__dict__.pop("write", None)
+        proxy.__dict__.pop("flush", None)
+    _here.__dict__.clear()
 
 
-def unroute(ident: int) -> None:
-    _routes.pop(ident, None)
-    _sinks.pop(ident, None)
-    _flushes.pop(ident, None)
-
-
-def current_sink() -> Optional[List[str]]:
+def current_sink() -> Optional[Sink]:
     """The sink of the calling thread, or None when it is not captured."""
-    return _sinks.get(get_ident())
+    return getattr(_here, "sink", None)
 
 
 # -- logging ---------------------------------------------------------------
@@ -139,12 +175,12 @@ def _install_log_capture() -> None:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
-            sink = _sinks.get(get_ident())
-            if sink is not None:
+            write = getattr(_here, "log", None)
+            if write is not None:
                 try:
-                    sink.append(_log_format.format(record) + "\n")
+                    write(_log_format.format(record) + "\n")
                 except Exception:  # a bad format string must not break the job
-                    sink.append("(unformattable log record %r)\n" % (record.msg,))
+                    write("(unformattable log record %r)\n" % (record.msg,))
             return record
 
         logging.setLogRecordFactory(factory)
@@ -174,17 +210,18 @@ class Thread(threading.Thread):
             return super().run()
         from . import jobs
 
-        ident = get_ident()
-        route(ident, self._wb_sink)
+        route(self._wb_sink)
         jobs._enter(self._wb_job)
         try:
             super().run()
+        except Cancelled:
+            pass
         except BaseException:
-            self._wb_sink.append(traceback.format_exc())
+            _here.log(traceback.format_exc())
             raise
         finally:
             jobs._leave()
-            unroute(ident)
+            unroute()
 
 
 def run_process(args: Any, **kwargs: Any) -> "subprocess.CompletedProcess[str]":

@@ -9,10 +9,10 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from threading import get_ident
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from . import capture
+from .capture import Cancelled, Sink, raise_cancelled
 from .executors import ThreadPool
 from .stores import FINISHED, JobStatus, Store, open_store
 
@@ -31,30 +31,18 @@ HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process'
 HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
 
 
-class Cancelled(BaseException):
-    """Raised inside a job at its next write or ``progress()`` after ``cancel()``.
-
-    A BaseException, so ``except Exception`` in the job does not swallow it.
-    """
-
-
 class Busy(Exception):
     """The job queue is full (``queue_limit``); try again later."""
-
-
-def _raise_cancelled(_text: str = "") -> None:
-    raise Cancelled("job cancelled")
 
 
 class _Running:
     """What this process knows of a job it runs: its sink and its thread."""
 
-    __slots__ = ("id", "sink", "ident", "done", "cancelled", "progress", "flush_lock")
+    __slots__ = ("id", "sink", "done", "cancelled", "progress", "flush_lock")
 
-    def __init__(self, job_id: str, sink: List[str]) -> None:
+    def __init__(self, job_id: str, sink: Sink) -> None:
         self.id = job_id
-        self.sink = sink  # the capture appends here; flushes move it to the store
-        self.ident: Optional[int] = None
+        self.sink = sink  # the capture writes here; flushes move it to the store
         self.done = threading.Event()
         self.cancelled = False
         self.progress: Optional[Dict[str, Any]] = None  # written at the next flush
@@ -153,13 +141,13 @@ class _Runner:
         func: Callable[..., Any],
         args: Tuple[Any, ...] = (),
         kwargs: Optional[Dict[str, Any]] = None,
-        sink: Optional[List[str]] = None,
+        sink: Optional[Sink] = None,
         **fields: Any,
     ) -> Job:
         """Queue ``func(*args, **kwargs)`` as a new job; ``sink`` may already
         hold output that starts the job's (what the request handler printed)."""
         self._ensure_process()
-        self.expire(throttle=0.5)
+        self.expire()  # every start, so max_jobs holds exactly (cheap when nothing is due)
         job_id = secrets.token_urlsafe(16)
         now = time.time()
         record = {
@@ -177,7 +165,7 @@ class _Runner:
             "heartbeat": now,
         }
         record.update(fields)
-        running = _Running(job_id, sink if sink is not None else [])
+        running = _Running(job_id, sink if sink is not None else Sink())
         self.store.create(record)
         self._local[job_id] = running
         if not self.executor.submit(lambda: self._run(running, func, args, kwargs or {})):
@@ -192,13 +180,9 @@ class _Runner:
         if record is None or record["cancel"] or running.cancelled:
             self._finish(running, status, result, error)
             return
-        ident = running.ident = get_ident()
-        capture.install()
-        capture.route(ident, running.sink, on_flush=lambda: self.flush(running))
+        capture.route(running.sink, on_flush=lambda: self.flush(running))
         _enter(running)
         self.store.update(running.id, status=JobStatus.RUNNING.value, started=time.time())
-        if running.cancelled:  # cancel() came between the check and the route
-            capture.reroute(ident, _raise_cancelled)
         try:
             result = func(*args, **kwargs)
             status = JobStatus.DONE
@@ -208,7 +192,7 @@ class _Runner:
             status, error = JobStatus.FAILED, traceback.format_exc()
         finally:
             _leave()
-            capture.unroute(ident)
+            capture.unroute()
         if error is not None:
             log.error("job %s (%s) failed:\n%s", running.id, getattr(func, "__qualname__", func), error)
         self._finish(running, status, result, error)
@@ -230,30 +214,24 @@ class _Runner:
     def flush(self, running: _Running) -> None:
         """Move what the job wrote since the last flush into the store."""
         with running.flush_lock:
-            sink = running.sink
-            n = len(sink)
-            if n:
-                text = "".join(sink[:n])
-                del sink[:n]  # appends past n, made meanwhile, stay for next time
+            text = running.sink.drain()
+            if text:
                 self.store.append(running.id, text)
             if running.progress is not None:
                 progress, running.progress = running.progress, None
                 self.store.update(running.id, progress=progress)
 
-    def flush_sink(self, job_id: str, sink: List[str]) -> None:
+    def flush_sink(self, job_id: str, sink: Sink) -> None:
         """Flush a sink whose job may have ended (a handler printing late)."""
         running = self._local.get(job_id)
-        if running is not None:
-            self.flush(running)
-        elif sink:
-            self.flush(_Running(job_id, sink))
+        self.flush(running if running is not None else _Running(job_id, sink))
 
     def set_progress(self, done: float, total: Optional[float], message: Optional[str]) -> None:
         running = _current()
         if running is None:
             raise RuntimeError("progress() is only meaningful inside a @background job")
         if running.cancelled:
-            _raise_cancelled()
+            raise_cancelled()
         running.progress = {"done": done, "total": total, "message": message}
 
     def cancel(self, job_id: str) -> bool:
@@ -268,8 +246,7 @@ class _Runner:
 
     def _cancel_local(self, running: _Running) -> None:
         running.cancelled = True
-        if running.ident is not None:
-            capture.reroute(running.ident, _raise_cancelled)
+        running.sink.cancel()
 
     # -- reading ----------------------------------------------------------
 

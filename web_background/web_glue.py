@@ -10,7 +10,6 @@ import json
 import re
 import secrets
 import threading
-from threading import get_ident
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union, overload
 from urllib.parse import parse_qs
 
@@ -36,7 +35,7 @@ class _RequestState:
     __slots__ = ("sink", "job")
 
     def __init__(self) -> None:
-        self.sink: List[str] = []
+        self.sink = capture.Sink()
         self.job: Optional[Job] = None
 
 
@@ -121,9 +120,7 @@ def backgrounder(func: F) -> F:
             if "_t" in query:
                 return _serve(query)
         state = _RequestState()
-        ident = get_ident()
-        capture.install()
-        capture.route(ident, state.sink)
+        capture.route(state.sink, cancellable=False)  # cancelling the job must not break the request
         _request.state = state
         try:
             result = func(*args, **kwargs)
@@ -135,11 +132,11 @@ def backgrounder(func: F) -> F:
                          {"Retry-After": "5"})
         finally:
             _request.state = None
-            capture.unroute(ident)
+            capture.unroute()
             if state.job is not None:
                 _runner().flush_sink(state.job.id, state.sink)
-            elif state.sink:  # no job: the prints go where they would have gone
-                print("".join(state.sink), end="")
+            else:  # no job: the prints go where they would have gone
+                print(state.sink.drain(), end="")
         if state.job is not None:
             raise web.seeother(web.changequery(_t=state.job.id))
         return result

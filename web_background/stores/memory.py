@@ -36,6 +36,8 @@ class MemoryStore(Store):
     def create(self, record: Dict[str, Any]) -> None:
         with self._lock:
             self._jobs[record["id"]] = _Entry(dict(record))
+            if record["status"] in FINISHED:
+                self._finished[record["id"]] = record.get("finished") or time.time()
 
     def get(self, job_id: str) -> Optional[Dict[str, Any]]:
         entry = self._jobs.get(job_id)

@@ -1,0 +1,53 @@
+"""Jobs run in a separate process, for tests across processes.
+
+python tests/procjobs.py STORE_URL COMMAND ...:
+  numbered N_JOBS LINES   start N_JOBS jobs printing LINES numbered lines each, wait, print their ids
+  endless                 start one job printing until cancelled (at most 60 s), print its id, wait for it
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from web_background import background, configure  # noqa: E402
+
+
+@background
+def numbered(tag, lines):
+    for i in range(lines):
+        print("%s %06d" % (tag, i))
+        if i % 500 == 0:
+            time.sleep(0.001)  # let other threads and processes in
+    return lines
+
+
+@background
+def endless():
+    deadline = time.monotonic() + 60
+    i = 0
+    while time.monotonic() < deadline:
+        print("tick %d" % i, flush=True)
+        i += 1
+        time.sleep(0.02)
+    return "ran out"
+
+
+def main(argv):
+    url, command = argv[0], argv[1]
+    configure(store=url, workers=8)
+    if command == "numbered":
+        jobs = [numbered("%d-%d" % (os.getpid(), n), int(argv[3])) for n in range(int(argv[2]))]
+    elif command == "endless":
+        jobs = [endless()]
+    else:
+        raise SystemExit("unknown command %r" % command)
+    print(json.dumps([j.id for j in jobs]), flush=True)
+    for j in jobs:
+        j.wait(90)
+    print(json.dumps([[j.id, str(j.status)] for j in jobs]), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

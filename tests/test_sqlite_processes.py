@@ -1,0 +1,183 @@
+"""The SQLite store shared by real processes: gunicorn workers, kill -9, restarts, the CLI."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from web_background import threaddb
+from web_background.jobs import HEARTBEAT_TIMEOUT, _runner
+from servers import ROOT, Server, free_port, get, webpy_example
+from conftest import store_url, wait_for
+
+pytestmark = pytest.mark.stores("sqlite")
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    return store_url("sqlite", tmp_path)  # the same file this test process is configured with
+
+
+def gunicorn(port, db_url, workers=4, **env):
+    argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:%d" % port,
+            "--chdir", os.path.join(ROOT, "examples"), "--graceful-timeout", "2", "application"]
+    return Server(argv, port, env=dict(env, WEB_BACKGROUND_STORE=db_url))
+
+
+def start_job(server):
+    status, headers, _ = get(server.url + "/")
+    assert status == 303
+    return headers["Location"]
+
+
+def poll(location, offset=0):
+    status, _, body = get(location + "&_format=json&_offset=%d" % offset)
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def procjobs(db_url, *args):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "procjobs.py"), db_url] + list(args),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_any_gunicorn_worker_serves_the_job_to_200_polls_with_output_only_growing(db_url):
+    with gunicorn(free_port(), db_url, EXAMPLE_STEPS="40", EXAMPLE_DELAY="0.05") as server:
+        location = start_job(server)
+        seen = ""
+        for _ in range(200):
+            status, _, body = get(location + "&_format=text")
+            assert status == 200, body
+            text = body.decode()
+            assert text.startswith(seen)
+            seen = text
+        wait_for(lambda: poll(location)["status"] == "done", timeout=20)
+        assert poll(location)["output"].count("\n") == 2 + 40
+
+
+def test_kill_9_of_the_worker_running_a_job_marks_it_interrupted_keeping_its_output(db_url):
+    with gunicorn(free_port(), db_url, EXAMPLE_STEPS="400", EXAMPLE_DELAY="0.05") as server:
+        locations, runners = [], {}
+        for _ in range(20):  # until two jobs run in different workers
+            location = start_job(server)
+            job_id = location.rsplit("_t=", 1)[1]
+            locations.append(location)
+            runners[job_id] = _runner().store.get(job_id)["runner"]
+            if len(set(runners.values())) > 1:
+                break
+        victim_id, victim_runner = list(runners.items())[-1]
+        survivor_id = next(i for i, r in runners.items() if r != victim_runner)
+        victim = next(loc for loc in locations if loc.endswith(victim_id))
+        wait_for(lambda: poll(victim)["output"].count("\n") >= 5)
+        before = poll(victim)["output"]
+        os.kill(int(victim_runner.split("@")[0]), signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: poll(victim)["status"] == "interrupted", timeout=HEARTBEAT_TIMEOUT + 5)
+        assert time.monotonic() - killed_at <= HEARTBEAT_TIMEOUT + 5
+        assert poll(victim)["output"].startswith(before)
+        survivor = threaddb[survivor_id]
+        assert survivor.status == "running"
+        survivor.cancel()
+        assert survivor.wait(10) and survivor.status == "cancelled"
+        assert get(server.url + "/")[0] == 303  # still serving
+
+
+def test_finished_jobs_are_served_after_a_restart(db_url):
+    port = free_port()
+    with webpy_example(port, EXAMPLE_STEPS="3", EXAMPLE_DELAY="0", WEB_BACKGROUND_STORE=db_url) as server:
+        location = start_job(server)
+        wait_for(lambda: poll(location)["status"] == "done")
+        before = poll(location)
+    with webpy_example(port, WEB_BACKGROUND_STORE=db_url) as server:
+        after = poll(location)
+        assert after == before and after["output"].count("\n") == 5
+        status, headers, body = get(location)
+        assert status == 200 and b"hit f5 to refresh!" in body
+
+
+def test_two_processes_writing_at_once_lose_no_line_and_never_lock(db_url):
+    lines = 20000
+    procs = [procjobs(db_url, "numbered", "3", str(lines)) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert "locked" not in err and "Traceback" not in err, err
+    for out, _ in outs:
+        ended = json.loads(out.splitlines()[-1])
+        for job_id, status in ended:
+            assert status == "done"
+            got = threaddb[job_id].output.splitlines()
+            tag = got[0].split()[0]
+            assert got == ["%s %06d" % (tag, i) for i in range(lines)]
+
+
+def test_output_written_in_one_process_is_read_by_another_while_the_job_runs(db_url):
+    proc = procjobs(db_url, "endless")
+    try:
+        job = threaddb[json.loads(proc.stdout.readline())[0]]
+        wait_for(lambda: job.output.count("tick") >= 3)
+        assert job.status == "running"
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_cancel_from_another_process_stops_the_job(db_url):
+    proc = procjobs(db_url, "endless")
+    try:
+        job = threaddb[json.loads(proc.stdout.readline())[0]]
+        wait_for(lambda: "tick 1\n" in job.output)
+        assert job.cancel() is True
+        assert job.wait(10)
+        assert job.status == "cancelled"
+        out, err = proc.communicate(timeout=10)
+        assert json.loads(out.splitlines()[-1]) == [[job.id, "cancelled"]]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "web_background"] + list(args), cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ, **(env or {})))
+
+
+def test_cli_lists_shows_tails_cancels_and_purges(db_url):
+    proc = procjobs(db_url, "endless")
+    try:
+        job_id = json.loads(proc.stdout.readline())[0]
+        wait_for(lambda: "tick 2\n" in threaddb[job_id].output)
+        listed = cli("--store", db_url, "list")
+        assert listed.returncode == 0 and job_id in listed.stdout and "running" in listed.stdout
+        shown = cli("--store", db_url, "show", job_id)
+        assert shown.returncode == 0 and "status:   running" in shown.stdout and "tick 0\n" in shown.stdout
+        tail = subprocess.Popen([sys.executable, "-m", "web_background", "--store", db_url, "tail", job_id,
+                                 "--timeout", "30"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        assert tail.stdout.readline() == "tick 0\n"
+        cancelled = cli("--store", db_url, "cancel", job_id)
+        assert cancelled.returncode == 0, cancelled.stderr
+        out, err = tail.communicate(timeout=30)
+        assert tail.returncode == 1 and "[job cancelled]" in err
+        purged = cli("--store", db_url, "purge")
+        assert purged.returncode == 0 and "dropped 1 finished jobs" in purged.stdout
+        assert job_id not in cli("--store", db_url, "list").stdout
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_cli_gives_a_clear_error_for_a_missing_or_corrupt_database(tmp_path):
+    missing = cli("--store", "sqlite:///%s" % (tmp_path / "missing.db"), "list")
+    assert missing.returncode != 0 and "no job database" in missing.stderr and "Traceback" not in missing.stderr
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database " * 100)
+    corrupt = cli("--store", "sqlite:///%s" % bad, "list")
+    assert corrupt.returncode != 0 and "not a database" in corrupt.stderr and "Traceback" not in corrupt.stderr
+    unknown = cli("--store", "sqlite:///%s" % (tmp_path / "jobs.db"), "show", "nope")
+    assert unknown.returncode == 1 and "no such job" in unknown.stderr

@@ -1,0 +1,118 @@
+"""The store contract: every store keeps records, output and retention the same way."""
+import time
+
+import pytest
+
+from web_background.stores import StoreError, open_store
+from web_background.stores.sqlite import SQLiteStore
+
+from conftest import store_url
+
+
+@pytest.fixture
+def store(store_kind, tmp_path):
+    return open_store(store_url(store_kind, tmp_path), max_output=50)
+
+
+def record(job_id, status="queued", **fields):
+    rec = {"id": job_id, "status": status, "created": time.time(), "started": None, "finished": None,
+           "progress": None, "result": None, "error": None, "cancel": False}
+    rec.update(fields)
+    return rec
+
+
+def test_a_created_record_reads_back_with_empty_output(store):
+    store.create(record("a", name="f"))
+    got = store.get("a")
+    assert got["status"] == "queued" and got["name"] == "f" and got["end"] == 0 and got["cut"] == 0
+    assert store.read("a", 0) == ("", 0, 0)
+    assert store.get("missing") is None and store.read("missing", 0) is None
+
+
+def test_update_sets_fields(store):
+    store.create(record("a"))
+    store.update("a", status="done", result={"n": [1, 2]}, progress={"done": 1, "total": 2, "message": None})
+    got = store.get("a")
+    assert got["status"] == "done" and got["result"] == {"n": [1, 2]}
+    assert got["progress"] == {"done": 1, "total": 2, "message": None}
+
+
+def test_appends_read_back_from_any_absolute_offset(store):
+    store.create(record("a"))
+    for chunk in ("hello ", "big ", "world\n"):
+        store.append("a", chunk)
+    full = "hello big world\n"
+    for offset in range(len(full) + 3):
+        assert store.read("a", offset) == (full[offset:], len(full), 0)
+
+
+def test_the_cap_keeps_the_newest_output_and_offsets_stay_absolute(store):
+    store.create(record("a"))
+    full = "".join("%04d\n" % i for i in range(40))  # 200 characters
+    for i in range(0, 200, 15):
+        store.append("a", full[i:i + 15])
+    text, end, cut = store.read("a", 0)
+    assert (text, end, cut) == (full[-50:], 200, 150)
+    assert store.read("a", 170) == (full[170:], 200, 150)
+    store.append("a", "x" * 120)  # one append larger than the cap
+    assert store.read("a", 0) == ("x" * 50, 320, 270)
+
+
+def test_expire_drops_old_finished_jobs_and_never_running_ones(store):
+    now = time.time()
+    store.create(record("old", status="done", finished=now - 100))
+    store.create(record("new", status="done", finished=now))
+    store.create(record("run", status="running", created=now - 1000))
+    store.append("old", "some output")
+    assert store.expire(ttl=10, max_jobs=100, now=now) == 1
+    assert sorted(store.ids()) == ["new", "run"]
+    assert store.read("old", 0) is None
+
+
+def test_expire_drops_the_oldest_finished_past_max_jobs(store):
+    now = time.time()
+    for i in range(5):
+        store.create(record("d%d" % i, status="done", finished=now - 10 + i))
+    store.create(record("q", status="queued"))
+    store.expire(ttl=1000, max_jobs=3, now=now)
+    assert sorted(store.ids()) == ["d3", "d4", "q"]
+
+
+def test_delete_removes_the_record_and_its_output(store):
+    store.create(record("a"))
+    store.append("a", "text")
+    store.delete("a")
+    assert store.get("a") is None and store.ids() == []
+
+
+@pytest.mark.stores("sqlite")
+def test_sqlite_store_keeps_jobs_across_reopening(tmp_path):
+    path = str(tmp_path / "jobs.db")
+    first = SQLiteStore(path)
+    first.create(record("a", status="done", finished=time.time(), result=object()))
+    first.append("a", "kept\n")
+    again = SQLiteStore(path)
+    assert again.read("a", 0)[0] == "kept\n"
+    assert again.get("a")["result"].startswith("<object object at")
+
+
+@pytest.mark.stores("sqlite")
+def test_sqlite_store_refuses_a_file_that_is_not_a_database(tmp_path):
+    bad = tmp_path / "notadb.db"
+    bad.write_bytes(b"this is not a SQLite database, just text" * 100)
+    with pytest.raises(StoreError, match="cannot use"):
+        SQLiteStore(str(bad))
+    with pytest.raises(StoreError, match="no SQLite job database"):
+        SQLiteStore(str(tmp_path / "missing.db"), create=False)
+
+
+@pytest.mark.stores("sqlite")
+def test_sqlite_store_reports_a_corrupt_row_as_a_store_error(tmp_path):
+    import sqlite3
+    path = str(tmp_path / "jobs.db")
+    s = SQLiteStore(path)
+    s.create(record("a"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE jobs SET record = '{not json' WHERE id = 'a'")
+    with pytest.raises(StoreError, match="corrupt record"):
+        s.get("a")

@@ -1,0 +1,129 @@
+"""The operator's view: ``python -m web_background --store URL COMMAND``.
+
+list, show ID, tail ID (follow a running job until it ends), cancel ID, purge.
+"""
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from typing import List, Optional
+
+from .jobs import FLUSH_INTERVAL, _runner, configure
+from .stores import FINISHED, StoreError
+
+
+def _when(t: Optional[float]) -> str:
+    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+
+def _progress(p: Optional[dict]) -> str:
+    if not p:
+        return "-"
+    done = "%g/%g" % (p["done"], p["total"]) if p.get("total") else "%g" % p["done"]
+    return done + (" " + p["message"] if p.get("message") else "")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m web_background", description=__doc__.split("\n")[0])
+    parser.add_argument("--store", default=os.environ.get("WEB_BACKGROUND_STORE"),
+                        help="store URL, e.g. sqlite:////var/lib/app/jobs.db (default: $WEB_BACKGROUND_STORE)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list retained jobs")
+    for name, text in (("show", "a job's record and output"), ("tail", "follow a job's output until it ends"),
+                       ("cancel", "ask a job to stop")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("id")
+    commands.choices["tail"].add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
+    commands.add_parser("purge", help="drop every finished job now")
+    args = parser.parse_args(argv)
+    if not args.store:
+        parser.error("--store URL is required (or set WEB_BACKGROUND_STORE)")
+    if args.store.startswith("sqlite:///") and not os.path.exists(args.store[len("sqlite:///"):]):
+        print("error: no job database at %s" % args.store[len("sqlite:///"):], file=sys.stderr)
+        return 2
+    try:
+        configure(store=args.store)
+        return _COMMANDS[args.command](args)
+    except (StoreError, ValueError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _list(args: argparse.Namespace) -> int:
+    runner = _runner()
+    print("%-24s %-11s %-19s %-30s %s" % ("ID", "STATUS", "CREATED", "NAME", "PROGRESS"))
+    for job_id in runner.store.ids():
+        r = runner.record(job_id)
+        if r is not None:
+            print("%-24s %-11s %-19s %-30s %s" % (job_id, r["status"], _when(r["created"]),
+                                                 (r.get("name") or "")[:30], _progress(r.get("progress"))))
+    return 0
+
+
+def _record_or_fail(job_id: str) -> Optional[dict]:
+    record = _runner().record(job_id)
+    if record is None:
+        print("error: no such job: %s" % job_id, file=sys.stderr)
+    return record
+
+
+def _show(args: argparse.Namespace) -> int:
+    r = _record_or_fail(args.id)
+    if r is None:
+        return 1
+    for key in ("id", "name", "status", "runner"):
+        print("%-9s %s" % (key + ":", r.get(key)))
+    for key in ("created", "started", "finished"):
+        print("%-9s %s" % (key + ":", _when(r.get(key))))
+    print("%-9s %s" % ("progress:", _progress(r.get("progress"))))
+    print("%-9s %r" % ("result:", r.get("result")))
+    if r.get("error"):
+        print("error:\n" + r["error"].rstrip())
+    text, _, cut = _runner().store.read(args.id, 0) or ("", 0, 0)
+    print("output (%d characters%s):" % (r["end"], ", %d cut" % cut if cut else ""))
+    sys.stdout.write(text)
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    runner = _runner()
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    offset = 0
+    while True:
+        record = _record_or_fail(args.id)
+        if record is None:
+            return 1
+        got = runner.store.read(args.id, offset)
+        if got:
+            sys.stdout.write(got[0])
+            sys.stdout.flush()
+            offset = got[1]
+        if record["status"] in FINISHED:
+            print("[job %s]" % record["status"], file=sys.stderr)
+            return 0 if record["status"] == "done" else 1
+        if deadline is not None and time.monotonic() > deadline:
+            return 3
+        time.sleep(FLUSH_INTERVAL * 2)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    if _record_or_fail(args.id) is None:
+        return 1
+    if not _runner().cancel(args.id):
+        print("job %s has already ended" % args.id, file=sys.stderr)
+        return 1
+    print("cancel requested for %s" % args.id)
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    dropped = _runner().store.expire(ttl=0, max_jobs=sys.maxsize)
+    print("dropped %d finished jobs" % dropped)
+    return 0
+
+
+_COMMANDS = {"list": _list, "show": _show, "tail": _tail, "cancel": _cancel, "purge": _purge}
