@@ -16,6 +16,8 @@ urls = (
     "/progress", "withprogress",
     "/gated", "gated",
     "/plain", "plain",
+    "/ticker", "ticker",
+    "/slowticker", "slowticker",
 )
 
 gate = threading.Event()  # released by tests that hold /gated jobs
@@ -119,4 +121,27 @@ class plain:
         return "x" * 1024
 
 
+class ticker:
+    @backgrounder
+    def GET(self):
+        tick()
+
+
+class slowticker:
+    """Holds its server thread (or gunicorn worker) for a while before starting the job."""
+
+    @backgrounder
+    def GET(self):
+        time.sleep(float(web.input(hold="1").hold))
+        tick()
+
+
+@background
+def tick(lines=400, delay=0.05):
+    for i in range(lines):
+        print("tick %d" % i)
+        time.sleep(delay)
+
+
 app = web.application(urls, globals())
+application = app.wsgifunc()

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -22,9 +23,13 @@ def db_url(tmp_path):
     return store_url("sqlite", tmp_path)  # the same file this test process is configured with
 
 
-def gunicorn(port, db_url, workers=4, **env):
+def gunicorn(port, db_url, workers=4, preload=False, **env):
     argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:%d" % port,
-            "--chdir", os.path.join(ROOT, "examples"), "--graceful-timeout", "2", "application"]
+            "--graceful-timeout", "2"]
+    if preload:
+        argv += ["--preload", "--chdir", os.path.join(ROOT, "tests"), "preload_app:application"]
+    else:
+        argv += ["--chdir", os.path.join(ROOT, "examples"), "application"]
     return Server(argv, port, env=dict(env, WEB_BACKGROUND_STORE=db_url))
 
 
@@ -45,8 +50,9 @@ def procjobs(db_url, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_any_gunicorn_worker_serves_the_job_to_200_polls_with_output_only_growing(db_url):
-    with gunicorn(free_port(), db_url, EXAMPLE_STEPS="40", EXAMPLE_DELAY="0.05") as server:
+@pytest.mark.parametrize("preload", [False, True], ids=["fork-then-import", "preload"])
+def test_any_gunicorn_worker_serves_the_job_to_200_polls_with_output_only_growing(db_url, preload):
+    with gunicorn(free_port(), db_url, preload=preload, EXAMPLE_STEPS="40", EXAMPLE_DELAY="0.05") as server:
         location = start_job(server)
         seen = ""
         for _ in range(200):
@@ -60,18 +66,20 @@ def test_any_gunicorn_worker_serves_the_job_to_200_polls_with_output_only_growin
 
 
 def test_kill_9_of_the_worker_running_a_job_marks_it_interrupted_keeping_its_output(db_url):
-    with gunicorn(free_port(), db_url, EXAMPLE_STEPS="400", EXAMPLE_DELAY="0.05") as server:
-        locations, runners = [], {}
-        for _ in range(20):  # until two jobs run in different workers
-            location = start_job(server)
-            job_id = location.rsplit("_t=", 1)[1]
-            locations.append(location)
-            runners[job_id] = _runner().store.get(job_id)["runner"]
-            if len(set(runners.values())) > 1:
-                break
-        victim_id, victim_runner = list(runners.items())[-1]
-        survivor_id = next(i for i, r in runners.items() if r != victim_runner)
-        victim = next(loc for loc in locations if loc.endswith(victim_id))
+    port = free_port()
+    argv = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", "127.0.0.1:%d" % port,
+            "--graceful-timeout", "2", "--chdir", os.path.join(ROOT, "tests"), "apps:application"]
+    with Server(argv, port, env=dict(WEB_BACKGROUND_STORE=db_url)) as server:
+        held = {}
+        holder = threading.Thread(target=lambda: held.update(r=get(server.url + "/slowticker?hold=1.5")))
+        holder.start()
+        time.sleep(0.3)  # one worker is now holding /slowticker: the next request goes to the other
+        victim = get(server.url + "/ticker")[1]["Location"]
+        holder.join(15)
+        survivor = held["r"][1]["Location"]
+        victim_id, survivor_id = victim.rsplit("_t=", 1)[1], survivor.rsplit("_t=", 1)[1]
+        victim_runner = _runner().store.get(victim_id)["runner"]
+        assert _runner().store.get(survivor_id)["runner"] != victim_runner
         wait_for(lambda: poll(victim)["output"].count("\n") >= 5)
         before = poll(victim)["output"]
         os.kill(int(victim_runner.split("@")[0]), signal.SIGKILL)
@@ -79,11 +87,12 @@ def test_kill_9_of_the_worker_running_a_job_marks_it_interrupted_keeping_its_out
         wait_for(lambda: poll(victim)["status"] == "interrupted", timeout=HEARTBEAT_TIMEOUT + 5)
         assert time.monotonic() - killed_at <= HEARTBEAT_TIMEOUT + 5
         assert poll(victim)["output"].startswith(before)
-        survivor = threaddb[survivor_id]
-        assert survivor.status == "running"
-        survivor.cancel()
-        assert survivor.wait(10) and survivor.status == "cancelled"
-        assert get(server.url + "/")[0] == 303  # still serving
+        survivor_job = threaddb[survivor_id]
+        assert survivor_job.status == "running"
+        survivor_job.cancel()
+        assert survivor_job.wait(10) and survivor_job.status == "cancelled"
+        fresh = get(server.url + "/")[1]["Location"]  # still serving, jobs still run
+        wait_for(lambda: poll(fresh)["status"] == "done")
 
 
 def test_finished_jobs_are_served_after_a_restart(db_url):

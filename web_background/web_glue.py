@@ -147,10 +147,14 @@ def backgrounder(func: F) -> F:
 # -- serving ?_t= ----------------------------------------------------------------
 
 
-def _safe_headers(csp: str = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'") -> None:
-    web.header("X-Content-Type-Options", "nosniff")
-    web.header("Cache-Control", "no-store")
-    web.header("Content-Security-Policy", csp)
+_CSP = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+
+def _safe_headers(csp: str = _CSP, **more: str) -> None:
+    # straight onto ctx.headers: these values are ours, not user input
+    web.ctx.headers.extend([("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"),
+                            ("Content-Security-Policy", csp)])
+    web.ctx.headers.extend(more.items())
 
 
 def _error(status: str, message: str, headers: Optional[Dict[str, str]] = None) -> web.HTTPError:
@@ -190,24 +194,20 @@ def _serve(query: Dict[str, List[str]]) -> Union[str, bytes]:
     text, end, cut = got
     if offset < cut or fmt == "html":
         text = cut_marker(cut) + text
-    web.header("X-Job-Status", record["status"])
-    web.header("X-Job-Offset", str(end))
+    web.ctx.headers.extend([("X-Job-Status", str(record["status"])), ("X-Job-Offset", str(end))])
     if fmt == "text":
-        _safe_headers()
-        web.header("Content-Type", "text/plain; charset=utf-8")
+        _safe_headers(**{"Content-Type": "text/plain; charset=utf-8"})
         return text
     error = record["error"] if web.config.get("debug") else None
     if fmt == "json":
-        _safe_headers()
-        web.header("Content-Type", "application/json")
+        _safe_headers(**{"Content-Type": "application/json"})
         return json.dumps({
             "id": job_id, "status": record["status"], "output": text, "offset": end, "cut": cut,
             "progress": record["progress"], "error": error,
         })
     nonce = secrets.token_urlsafe(12)
     _safe_headers("default-src 'none'; style-src 'nonce-%s'; base-uri 'none'; form-action 'self'; "
-                  "frame-ancestors 'none'" % nonce)
-    web.header("Content-Type", "text/html; charset=utf-8")
+                  "frame-ancestors 'none'" % nonce, **{"Content-Type": "text/html; charset=utf-8"})
     return _page(record, text, error, nonce)
 
 
