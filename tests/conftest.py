@@ -20,24 +20,59 @@ def wait_for(predicate, timeout=10.0, interval=0.01):
         time.sleep(interval)
 
 
-STORES = ["memory", "sqlite"]
+STORES = ["memory", "sqlite", "redis"]
+IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def store_url(kind, tmp_path):
+def needs(what, error):
+    """A real part is missing: a failure in CI, a skip on a developer's machine."""
+    if IN_CI:
+        pytest.fail("%s is required in CI: %s" % (what, error))
+    pytest.skip("%s is not available here: %s" % (what, error))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on 127.0.0.1 for the whole run."""
+    from servers import RedisServer, free_port
+
+    try:
+        server = RedisServer(free_port(), tmp_path_factory.mktemp("redis")).start()
+    except (FileNotFoundError, RuntimeError) as e:
+        needs("redis-server", e)
+    yield server
+    server.stop()
+
+
+def store_url(kind, tmp_path, redis_url=None):
     """A fresh, empty store of each kind the whole suite runs against."""
     if kind == "memory":
         return "memory://"
     if kind == "sqlite":
         return "sqlite:///%s" % (tmp_path / "jobs.db")
+    if kind == "redis":
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
+        return redis_url
     raise ValueError(kind)
 
 
 @pytest.fixture(params=STORES, autouse=True)
 def store_kind(request, tmp_path):
     """Every test runs once per store, starting with default settings and an empty store."""
-    configure(**dict(DEFAULTS, store=store_url(request.param, tmp_path)))
+    redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
+    configure(**dict(DEFAULTS, store=store_url(request.param, tmp_path, redis_url)))
     yield request.param
     configure(**dict(DEFAULTS, store="memory://"))
+
+
+@pytest.fixture
+def url_of_store(store_kind, tmp_path, request):
+    """The URL of the store this test runs against (for other processes to share)."""
+    from web_background.jobs import _runner
+
+    return _runner().settings["store"]
 
 
 @pytest.fixture

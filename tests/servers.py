@@ -34,14 +34,17 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("server exited early:\n" + self.output())
+                output = self.output()
+                self.stop()
+                raise RuntimeError("server exited early:\n" + output)
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self
             except OSError:
                 time.sleep(0.05)
+        output = self.output()
         self.stop()
-        raise RuntimeError("server did not answer within %ss:\n%s" % (timeout, self.output()))
+        raise RuntimeError("server did not answer within %ss:\n%s" % (timeout, output))
 
     def output(self):
         self.log.flush()
@@ -92,3 +95,18 @@ def get(url, headers=None, timeout=10.0):
 def webpy_example(port, **env):
     """The README's example app under web.py's own server."""
     return Server([sys.executable, "examples/application.py", "127.0.0.1:%d" % port], port, env=env)
+
+
+class RedisServer(Server):
+    """A throw-away redis-server on 127.0.0.1 (no persistence)."""
+
+    def __init__(self, port, workdir):
+        import shutil
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server is not installed (Debian: apt-get install redis-server)")
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(workdir)]
+        super().__init__(argv, port)
+        self.url = "redis://127.0.0.1:%d/0" % port

@@ -30,6 +30,8 @@ def test_calling_a_background_function_returns_a_job_at_once(gate):
 
 
 def test_job_ids_are_url_safe_random_and_never_reused():
+    configure(queue_limit=200)
+
     @background
     def job():
         pass

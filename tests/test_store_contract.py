@@ -6,12 +6,11 @@ import pytest
 from web_background.stores import StoreError, open_store
 from web_background.stores.sqlite import SQLiteStore
 
-from conftest import store_url
 
 
 @pytest.fixture
-def store(store_kind, tmp_path):
-    return open_store(store_url(store_kind, tmp_path), max_output=50)
+def store(url_of_store):
+    return open_store(url_of_store, max_output=50)
 
 
 def record(job_id, status="queued", **fields):

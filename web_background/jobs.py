@@ -13,8 +13,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from . import capture
 from .capture import Cancelled, Sink, raise_cancelled
-from .executors import ThreadPool
-from .stores import FINISHED, JobStatus, Store, open_store
+from .executors import RQExecutor, ThreadPool
+from .stores import FINISHED, JobStatus, Store, StoreError, open_store
 
 log = logging.getLogger("web_background")
 
@@ -25,7 +25,10 @@ DEFAULTS: Dict[str, Any] = {
     "ttl": 3600.0,  # seconds a finished job stays readable
     "max_jobs": 1000,  # finished jobs retained at most (oldest dropped first)
     "max_output": 1_000_000,  # characters of output retained per job (newest kept)
+    "executor": "threads",  # or "rq": jobs run by RQ workers (needs a Redis store)
+    "queue": "default",  # the RQ queue of jobs whose @background names none
 }
+EXECUTORS = ("threads", "rq")
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of output to the store
 HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process's jobs
 HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
@@ -62,6 +65,15 @@ def _enter(running: Optional[_Running]) -> None:
 
 def _leave() -> None:
     _local.job = None
+
+
+def _no_context(ctx: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return func(*args, **kwargs)
+
+
+# How a job enters the request context it was started from; web_glue sets it
+# (this module knows nothing of web.ctx).
+run_in_context: Callable[..., Any] = _no_context
 
 
 class Job:
@@ -127,8 +139,9 @@ class _Runner:
 
     def __init__(self, settings: Dict[str, Any]) -> None:
         self.settings = settings
-        self.store: Store = open_store(settings["store"], settings["max_output"])
+        self.store: Store = open_store(settings["store"], settings["max_output"], settings["ttl"])
         self.executor = ThreadPool(settings["workers"], settings["queue_limit"])
+        self._rq: Optional[RQExecutor] = None
         self._local: Dict[str, _Running] = {}  # jobs this process is running
         self._pid = 0
         self._closed = threading.Event()
@@ -142,14 +155,30 @@ class _Runner:
         args: Tuple[Any, ...] = (),
         kwargs: Optional[Dict[str, Any]] = None,
         sink: Optional[Sink] = None,
+        ctx: Optional[Dict[str, Any]] = None,
+        queue: Optional[str] = None,
         **fields: Any,
     ) -> Job:
         """Queue ``func(*args, **kwargs)`` as a new job; ``sink`` may already
-        hold output that starts the job's (what the request handler printed)."""
+        hold output that starts the job's (what the request handler printed);
+        ``ctx`` is the request context it runs in; ``queue`` sends it to RQ."""
+        if self.uses_rq(queue):
+            return self._start_rq(func, args, kwargs or {}, ctx, queue, sink, fields)
         self._ensure_process()
         self.expire()  # every start, so max_jobs holds exactly (cheap when nothing is due)
         job_id = secrets.token_urlsafe(16)
         now = time.time()
+        record = self._new_record(job_id, func, now, fields)
+        running = _Running(job_id, sink if sink is not None else Sink())
+        self.store.create(record)
+        self._local[job_id] = running
+        if not self.executor.submit(lambda: self._run(running, func, args, kwargs or {}, ctx)):
+            del self._local[job_id]
+            self.store.delete(job_id)
+            raise Busy("%d jobs are already waiting" % self.executor.queue_limit)
+        return Job(job_id, self)
+
+    def _new_record(self, job_id: str, func: Callable[..., Any], now: float, fields: Dict[str, Any]) -> Dict[str, Any]:
         record = {
             "id": job_id,
             "status": JobStatus.QUEUED.value,
@@ -165,16 +194,50 @@ class _Runner:
             "heartbeat": now,
         }
         record.update(fields)
-        running = _Running(job_id, sink if sink is not None else Sink())
+        return record
+
+    def uses_rq(self, queue: Optional[str]) -> bool:
+        return queue is not None or self.settings["executor"] == "rq"
+
+    def rq(self) -> RQExecutor:
+        if self._rq is None:
+            client = getattr(self.store, "client", None)
+            if client is None:
+                raise ValueError("running jobs on RQ needs a Redis store: configure(store='redis://host:port/db')")
+            self._rq = RQExecutor(client, self.settings["queue"], self.settings["ttl"])
+        return self._rq
+
+    def _start_rq(self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
+                  ctx: Optional[Dict[str, Any]], queue: Optional[str], sink: Optional[Sink],
+                  fields: Dict[str, Any]) -> Job:
+        executor = self.rq()
+        job_id = secrets.token_urlsafe(16)
+        # no heartbeat while it waits on the queue: nobody here is running it
+        record = self._new_record(job_id, func, time.time(), dict(
+            fields, executor="rq", queue=queue or self.settings["queue"], heartbeat=None))
         self.store.create(record)
-        self._local[job_id] = running
-        if not self.executor.submit(lambda: self._run(running, func, args, kwargs or {})):
-            del self._local[job_id]
+        if sink is not None:
+            self.store.append(job_id, sink.drain())
+        try:
+            executor.enqueue(job_id, func, args, kwargs, ctx, queue)
+        except BaseException as e:
             self.store.delete(job_id)
-            raise Busy("%d jobs are already waiting" % self.executor.queue_limit)
+            if type(e).__module__.startswith("redis"):
+                raise StoreError("cannot enqueue on RQ: %s" % e) from None
+            raise
         return Job(job_id, self)
 
-    def _run(self, running: _Running, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
+    def run_here(self, job_id: str, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
+                 ctx: Optional[Dict[str, Any]]) -> Any:
+        """Run a job whose record exists, in the calling thread (an RQ work-horse)."""
+        self._ensure_process()
+        running = self._local[job_id] = _Running(job_id, Sink())
+        self._run(running, func, args, kwargs, ctx)
+        record = self.store.get(job_id)
+        return record and record.get("result")
+
+    def _run(self, running: _Running, func: Callable[..., Any], args: Any, kwargs: Any,
+             ctx: Optional[Dict[str, Any]] = None) -> None:
         record = self.store.get(running.id)
         status, result, error = JobStatus.CANCELLED, None, None
         if record is None or record["cancel"] or running.cancelled:
@@ -182,9 +245,11 @@ class _Runner:
             return
         capture.route(running.sink, on_flush=lambda: self.flush(running))
         _enter(running)
-        self.store.update(running.id, status=JobStatus.RUNNING.value, started=time.time())
+        now = time.time()
+        self.store.update(running.id, status=JobStatus.RUNNING.value, started=now, heartbeat=now,
+                          runner="%d@%s" % (os.getpid(), socket.gethostname()))
         try:
-            result = func(*args, **kwargs)
+            result = run_in_context(ctx, func, *args, **kwargs)
             status = JobStatus.DONE
         except Cancelled:
             status = JobStatus.CANCELLED
@@ -242,6 +307,9 @@ class _Runner:
         running = self._local.get(job_id)
         if running is not None:
             self._cancel_local(running)
+        elif record.get("executor") == "rq" and record["status"] == JobStatus.QUEUED.value:
+            self.rq().cancel_queued(job_id)  # a worker taking it meanwhile sees the flag
+            self.store.update(job_id, status=JobStatus.CANCELLED.value, finished=time.time())
         return True
 
     def _cancel_local(self, running: _Running) -> None:
@@ -259,10 +327,15 @@ class _Runner:
         record = self.store.get(job_id)
         if record is None or self._expired(record):
             return None
-        if running is None and self._abandoned(record):
-            now = time.time()
-            self.store.update(job_id, status=JobStatus.INTERRUPTED.value, finished=now,
-                              error="the process running this job (%s) stopped" % record.get("runner"))
+        if running is not None or record["status"] in FINISHED:
+            return record
+        ended: Optional[Tuple[str, Optional[str]]] = None
+        if self._abandoned(record):
+            ended = JobStatus.INTERRUPTED.value, "the process running this job (%s) stopped" % record.get("runner")
+        elif record.get("executor") == "rq" and record["status"] == JobStatus.QUEUED.value:
+            ended = self.rq().ended(job_id, started=False)
+        if ended is not None:
+            self.store.update(job_id, status=ended[0], error=ended[1], finished=time.time())
             record = self.store.get(job_id)
         return record
 
@@ -391,18 +464,25 @@ def configure(
     ttl: Optional[float] = None,
     max_jobs: Optional[int] = None,
     max_output: Optional[int] = None,
+    executor: Optional[str] = None,
+    queue: Optional[str] = None,
 ) -> None:
-    """Set where jobs are stored and how they are bounded; unnamed settings keep
-    their value.  Call it once at start-up, before jobs start: jobs running
-    under the previous settings finish under them."""
+    """Set where jobs are stored, where they run and how they are bounded;
+    unnamed settings keep their value.  Call it once at start-up, in the module
+    that defines the jobs (RQ workers import it too): jobs running under the
+    previous settings finish under them."""
     given = dict(store=store, workers=workers, queue_limit=queue_limit, ttl=ttl,
-                 max_jobs=max_jobs, max_output=max_output)
+                 max_jobs=max_jobs, max_output=max_output, executor=executor, queue=queue)
     new = dict(_state["settings"], **{k: v for k, v in given.items() if v is not None})
     for key in ("workers", "max_jobs", "max_output"):
         if not isinstance(new[key], int) or new[key] < 1:
             raise ValueError("%s must be a positive int, not %r" % (key, new[key]))
     if not isinstance(new["queue_limit"], int) or new["queue_limit"] < 0:
         raise ValueError("queue_limit must be an int >= 0, not %r" % (new["queue_limit"],))
+    if new["executor"] not in EXECUTORS:
+        raise ValueError("executor must be one of %s, not %r" % (", ".join(EXECUTORS), new["executor"]))
+    if not isinstance(new["queue"], str) or not new["queue"]:
+        raise ValueError("queue must be a queue name, not %r" % (new["queue"],))
     if not isinstance(new["ttl"], (int, float)) or new["ttl"] < 0:
         raise ValueError("ttl must be a number of seconds >= 0, not %r" % (new["ttl"],))
     runner = _Runner(new)  # opens the store: a bad URL fails here, nothing changed

@@ -11,11 +11,11 @@ import re
 import secrets
 import threading
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union, overload
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import web
 
-from . import capture
+from . import capture, jobs
 from .jobs import Busy, Job, _runner, cut_marker, threaddb
 from .stores import FINISHED, StoreError
 
@@ -59,42 +59,70 @@ def _snapshot_ctx() -> Optional[Dict[str, Any]]:
     return snapshot
 
 
-def _with_ctx(snapshot: Dict[str, Any], func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+PLAIN_CTX = ("ip", "path", "query", "home", "homepath", "method")
+
+
+def _plain_ctx() -> Optional[Dict[str, Any]]:
+    """The documented subset of ``web.ctx`` that travels to RQ workers:
+    ``PLAIN_CTX`` and the text values of ``web.input()``."""
+    if web.ctx.get("env") is None:
+        return None
+    try:
+        values = {k: v for k, v in web.input().items() if isinstance(v, str)}
+    except Exception:
+        values = {}
+    plain = {k: web.ctx.get(k) for k in PLAIN_CTX}
+    plain["input"] = values
+    return plain
+
+
+def _run_in_context(ctx: Optional[Dict[str, Any]], func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``func`` with ``web.ctx`` set to the starting request's (a full copy,
+    or the plain subset rebuilt so that ``web.input()`` returns its values)."""
+    if ctx is None:
+        return func(*args, **kwargs)
+    if "input" in ctx and "env" not in ctx:
+        ctx = dict(ctx)
+        query = urlencode(ctx.pop("input"))
+        ctx["env"] = ctx["environ"] = {"REQUEST_METHOD": "GET", "QUERY_STRING": query,
+                                       "REMOTE_ADDR": ctx.get("ip"), "PATH_INFO": ctx.get("path")}
+        ctx.update(fullpath=(ctx.get("path") or "") + (ctx.get("query") or ""), status="200 OK", headers=[])
     web.ctx.clear()
-    web.ctx.__dict__.update(snapshot)
+    web.ctx.__dict__.update(ctx)
     try:
         return func(*args, **kwargs)
     finally:
         web.utils.ThreadedDict.clear_all()  # the pool thread must not keep it
 
 
+jobs.run_in_context = _run_in_context
+
+
 @overload
 def background(func: F) -> Callable[..., Job]: ...
 @overload
-def background(func: None = None) -> Callable[[F], Callable[..., Job]]: ...
+def background(func: None = None, *, queue: Optional[str] = None) -> Callable[[F], Callable[..., Job]]: ...
 
 
-def background(func: Optional[F] = None) -> Any:
+def background(func: Optional[F] = None, *, queue: Optional[str] = None) -> Any:
     """Make ``func`` run as a background job: calling it starts a job and
     returns its ``Job`` at once, inside a request or outside one.
 
     Inside a request the job sees a copy of ``web.ctx`` and ``web.input()``;
     inside a ``@backgrounder`` handler the response becomes a redirect to it.
+    ``queue="name"`` runs it on that RQ queue instead of a thread.
     """
     if func is None:
-        return background
+        return functools.partial(background, queue=queue)
 
     @functools.wraps(func)
     def start(*args: Any, **kwargs: Any) -> Job:
         state: Optional[_RequestState] = getattr(_request, "state", None)
         first = state is not None and state.job is None
-        snapshot = _snapshot_ctx()
-        name = getattr(func, "__qualname__", repr(func))
-        if snapshot is None:
-            target, args2 = func, args
-        else:
-            target, args2 = _with_ctx, (snapshot, func) + args
-        job = _runner().start(target, args2, kwargs, sink=state.sink if first else None, name=name)
+        runner = _runner()
+        ctx = _plain_ctx() if runner.uses_rq(queue) else _snapshot_ctx()
+        job = runner.start(func, args, kwargs, sink=state.sink if first else None, ctx=ctx, queue=queue,
+                           name=getattr(func, "__qualname__", repr(func)))
         if first:
             state.job = job
         return job

@@ -9,6 +9,7 @@ offsets that stay valid after ``max_output`` cuts old output (the store keeps
 """
 
 import enum
+import json
 from typing import Any, Dict, List, Optional, Tuple
 
 
@@ -40,7 +41,8 @@ class Store:
     ``max_output`` is the number of characters of output retained per job.
     """
 
-    max_output: int
+    max_output: int = 1_000_000
+    ttl: float = 3600.0  # stores with their own expiry (Redis) use it
 
     def create(self, record: Dict[str, Any]) -> None:
         """Add a new job record."""
@@ -75,14 +77,24 @@ class Store:
         raise NotImplementedError
 
 
-def open_store(spec: Any, max_output: int) -> Store:
+def jsonable(value: Any) -> Any:
+    """``value`` if it is JSON-serialisable, else its ``repr`` (results, mostly)."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def open_store(spec: Any, max_output: int, ttl: float = 3600.0) -> Store:
     """A store from a URL or a ready ``Store`` object.
 
     URLs: ``memory://``; ``sqlite:///relative/path.db`` or
-    ``sqlite:////absolute/path.db`` (written as SQLAlchemy writes them).
+    ``sqlite:////absolute/path.db`` (written as SQLAlchemy writes them);
+    ``redis://host:port/db`` (also ``rediss://`` and ``unix://``).
     """
     if isinstance(spec, Store):
-        spec.max_output = max_output
+        spec.max_output, spec.ttl = max_output, ttl
         return spec
     if not isinstance(spec, str):
         raise TypeError("store must be a URL string or a Store, not %r" % (spec,))
@@ -97,4 +109,8 @@ def open_store(spec: Any, max_output: int) -> Store:
         if not spec.lower().startswith("sqlite:///") or len(spec) == len("sqlite:///"):
             raise ValueError("SQLite store URL must be sqlite:///relative.db or sqlite:////abs.db, not %r" % spec)
         return SQLiteStore(spec[len("sqlite:///"):], max_output=max_output)
-    raise ValueError("unknown store URL %r (expected memory:// or sqlite:///path)" % (spec,))
+    if scheme in ("redis", "rediss", "unix"):
+        from .redis import RedisStore
+
+        return RedisStore(spec, max_output=max_output, ttl=ttl)
+    raise ValueError("unknown store URL %r (expected memory://, sqlite:///path or redis://host:port/db)" % (spec,))

@@ -7,16 +7,13 @@ instead of failing with "database is locked".
 """
 
 import json
-import logging
 import os
 import sqlite3
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import FINISHED, Store, StoreError
-
-log = logging.getLogger("web_background")
+from . import FINISHED, Store, StoreError, jsonable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -37,15 +34,6 @@ CREATE TABLE IF NOT EXISTS output (
 ) WITHOUT ROWID;
 """
 _FINISHED_SQL = "(%s)" % ", ".join("'%s'" % s for s in sorted(FINISHED))
-
-
-def _jsonable(key: str, value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        log.warning("job %s is not JSON-serialisable; stored as its repr", key)
-        return repr(value)
 
 
 class SQLiteStore(Store):
@@ -90,7 +78,7 @@ class SQLiteStore(Store):
         with self._tx() as c:
             c.execute("INSERT INTO jobs (id, status, created, finished, record) VALUES (?, ?, ?, ?, ?)",
                       (record["id"], record["status"], record["created"], record.get("finished"),
-                       json.dumps({k: _jsonable(k, v) for k, v in record.items()})))
+                       json.dumps({k: jsonable(v) for k, v in record.items()})))
 
     def get(self, job_id: str) -> Optional[Dict[str, Any]]:
         rows = self._query('SELECT record, "end", cut FROM jobs WHERE id = ?', (job_id,))
@@ -114,7 +102,7 @@ class SQLiteStore(Store):
                 record = json.loads(row[0])
             except ValueError:
                 raise StoreError("job %s: corrupt record in %s" % (job_id, self.path)) from None
-            record.update({k: _jsonable(k, v) for k, v in fields.items()})
+            record.update({k: jsonable(v) for k, v in fields.items()})
             c.execute("UPDATE jobs SET status = ?, finished = ?, record = ? WHERE id = ?",
                       (record["status"], record.get("finished"), json.dumps(record), job_id))
 
