@@ -1,0 +1,34 @@
+"""Jobs for the RQ tests; `rq worker --path tests` imports this module."""
+import os
+import time
+
+import web
+from web_background import background, configure, progress
+
+if os.environ.get("WEB_BACKGROUND_STORE"):  # in the worker: the same configure() as the web side
+    configure(store=os.environ["WEB_BACKGROUND_STORE"])
+
+QUEUE = "wbtest"
+
+
+@background(queue=QUEUE)
+def numbered(lines, delay=0.0):
+    for i in range(lines):
+        print("line %05d" % i)
+        if delay:
+            time.sleep(delay)
+    return lines
+
+
+@background(queue=QUEUE)
+def show_ctx():
+    progress(1, 2, "half")
+    print("ip=%s path=%s query=%s method=%s" % (web.ctx.ip, web.ctx.path, web.ctx.query, web.ctx.method))
+    print("name=%s" % web.input(name="?").name)
+    return {"pid": os.getpid()}
+
+
+@background(queue=QUEUE)
+def failing():
+    print("about to fail")
+    raise KeyError("missing")

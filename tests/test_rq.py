@@ -1,0 +1,236 @@
+"""Jobs run by real `rq worker` processes, served by real web processes, through a real Redis."""
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import web_background
+from web_background import StoreError, background, configure, threaddb
+from web_background.jobs import HEARTBEAT_TIMEOUT, _runner
+
+import rqjobs
+from conftest import needs, wait_for
+from servers import ROOT, RedisServer, Server, free_port, get
+
+pytestmark = pytest.mark.stores("redis")
+CLUSTER = os.path.join(ROOT, "examples", "cluster")
+
+
+def rq_command():
+    found = shutil.which("rq", path=os.path.dirname(sys.executable)) or shutil.which("rq")
+    if found is None:
+        needs("rq", "the rq command is not installed")
+    return found
+
+
+class Workers:
+    """Stock `rq worker` processes (the default forking Worker) for the test."""
+
+    def __init__(self, redis_url, queues, path, count=1):
+        self.redis_url, self.procs = redis_url, []
+        env = dict(os.environ, WEB_BACKGROUND_STORE=redis_url, PYTHONPATH=ROOT)
+        for _ in range(count):
+            self.procs.append(subprocess.Popen(
+                [rq_command(), "worker", "--url", redis_url, "--path", path, "--logging_level", "WARNING"] + queues,
+                cwd=path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True))
+        import redis
+        import rq
+
+        conn = redis.Redis.from_url(redis_url)
+        wait_for(lambda: len(rq.Worker.all(connection=conn)) >= count, timeout=20)
+
+    def stop(self):
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+            p.stderr.close()
+
+
+@pytest.fixture
+def redis_url(url_of_store):
+    return url_of_store
+
+
+@pytest.fixture
+def workers(redis_url):
+    started = []
+
+    def start(queues=(rqjobs.QUEUE,), path=os.path.join(ROOT, "tests"), count=1):
+        w = Workers(redis_url, list(queues), path, count)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def cluster_app(redis_url):
+    port = free_port()
+    return Server([sys.executable, os.path.join(CLUSTER, "app.py"), "127.0.0.1:%d" % port], port,
+                  env=dict(WEB_BACKGROUND_STORE=redis_url))
+
+
+def poll(url):
+    status, _, body = get(url + "&_format=json")
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def test_a_jobs_output_appears_in_polls_while_an_rq_worker_runs_it(workers):
+    workers()
+    job = rqjobs.numbered(40, 0.05)
+    wait_for(lambda: job.output.count("\n") >= 3)
+    assert job.status == "running"
+    assert job.wait(30) and job.status == "done" and job.result == 40
+    assert job.output == "".join("line %05d\n" % i for i in range(40))
+
+
+def test_two_web_processes_serve_the_same_rq_job(redis_url, workers):
+    workers(queues=["default"], path=CLUSTER)
+    with cluster_app(redis_url) as a, cluster_app(redis_url) as b:
+        status, headers, _ = get(a.url + "/?steps=5&delay=0.05&name=Ada")
+        assert status == 303
+        query = headers["Location"].split("?", 1)[1]
+        wait_for(lambda: poll(b.url + "/?" + query)["status"] == "done", timeout=30)
+        seen_a, seen_b = poll(a.url + "/?" + query), poll(b.url + "/?" + query)
+        assert seen_a == seen_b
+        lines = seen_b["output"].splitlines()
+        assert lines[0] == "queued by 127.0.0.1"
+        assert lines[1].startswith("report for Ada, asked from 127.0.0.1, run by worker pid")
+        assert len(lines) == 2 + 5
+
+
+def test_progress_result_and_the_plain_ctx_reach_the_worker(workers):
+    import web
+    from web_background.web_glue import backgrounder
+
+    class handler:
+        @backgrounder
+        def POST(self):
+            rqjobs.show_ctx()
+
+    app = web.application(("/start", "handler"), {"handler": handler})
+    workers()
+    response = app.request("/start?x=1", method="POST", data="name=Grace", headers={"REMOTE_ADDR": "10.1.2.3"})
+    job = threaddb[response.headers["Location"].rsplit("_t=", 1)[1]]
+    assert job.wait(30) and job.status == "done", job.error
+    assert job.progress == {"done": 1, "total": 2, "message": "half"}
+    assert "path=/start query=?x=1 method=POST" in job.output
+    assert "name=Grace\n" in job.output
+    assert job.result["pid"] != os.getpid()
+
+
+def test_an_exception_in_the_worker_fails_the_job_with_its_traceback(workers):
+    workers()
+    job = rqjobs.failing()
+    assert job.wait(30)
+    assert job.status == "failed" and "KeyError: 'missing'" in job.error
+    assert job.output == "about to fail\n"
+
+
+def test_kill_9_of_the_worker_mid_job_ends_interrupted_with_its_output_kept(workers):
+    w = workers()
+    job = rqjobs.numbered(2000, 0.02)
+    wait_for(lambda: job.output.count("\n") >= 5)
+    before = job.output
+    horse = int(_runner().store.get(job.id)["runner"].split("@")[0])
+    os.kill(horse, signal.SIGKILL)
+    os.killpg(w.procs[0].pid, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(lambda: job.status == "interrupted", timeout=HEARTBEAT_TIMEOUT + 10)
+    assert time.monotonic() - killed <= HEARTBEAT_TIMEOUT + 10
+    assert job.output.startswith(before)
+
+
+def test_cancel_from_the_web_side_stops_the_job_in_the_worker(workers):
+    workers()
+    job = rqjobs.numbered(5000, 0.01)
+    wait_for(lambda: "line 00003" in job.output)
+    assert job.cancel() is True
+    assert job.wait(20) and job.status == "cancelled"
+    assert job.output.count("\n") < 5000
+
+
+def test_a_cancelled_queued_job_never_starts_on_a_worker(workers):
+    job = rqjobs.numbered(3)  # no worker yet: it waits on the queue
+    assert job.status == "queued"
+    assert job.cancel() is True and job.status == "cancelled"
+    workers()
+    other = rqjobs.numbered(1)
+    assert other.wait(30) and other.status == "done"
+    assert job.status == "cancelled" and job.output == "" and job.started is None
+
+
+def test_a_function_a_worker_cannot_import_is_refused_at_call_time():
+    @background(queue="wbtest")
+    def nested():
+        pass
+
+    with pytest.raises(TypeError, match="module level"):
+        nested()
+    assert list(threaddb) == []
+
+
+def test_arguments_that_do_not_pickle_are_refused_at_call_time():
+    with pytest.raises(TypeError, match="must pickle"):
+        rqjobs.numbered(lambda: 1)
+    assert list(threaddb) == []
+
+
+def test_the_rq_executor_needs_a_redis_store(tmp_path):
+    configure(store="sqlite:///%s" % (tmp_path / "x.db"))
+    with pytest.raises(ValueError, match="Redis store"):
+        rqjobs.numbered(1)
+
+
+def test_redis_unreachable_fails_fast_with_a_clear_error_and_503():
+    import web
+    from web_background.web_glue import backgrounder
+
+    configure(store="redis://127.0.0.1:%d/0" % free_port())
+
+    class handler:
+        @backgrounder
+        def GET(self):
+            rqjobs.numbered(1)
+
+    app = web.application(("/", "handler"), {"handler": handler})
+    started = time.monotonic()
+    with pytest.raises(StoreError):
+        rqjobs.numbered(1)
+    response = app.request("/")
+    assert response.status.startswith("503") and b"Traceback" not in response.data
+    poll = app.request("/?_t=%s&_format=json" % ("a" * 22))
+    assert poll.status.startswith("503") and b"Traceback" not in poll.data
+    assert time.monotonic() - started < 15
+
+
+def test_polls_answer_503_while_redis_restarts_and_recover_after(tmp_path):
+    port = free_port()
+    redis = RedisServer(port, tmp_path)
+    redis.argv[redis.argv.index("--appendonly") + 1] = "yes"  # keep jobs across the restart
+    redis.start()
+    try:
+        with cluster_app(redis.url) as app:
+            configure(store=redis.url)
+            job = rqjobs.numbered(1)
+            url = app.url + "/?_t=%s&_format=json" % job.id
+            assert get(url)[0] == 200
+            redis.stop()
+            statuses = [get(url)[0] for _ in range(5)]
+            assert set(statuses) == {503}
+            redis.start()
+            wait_for(lambda: get(url)[0] == 200, timeout=20)
+            assert json.loads(get(url)[2])["status"] == "queued"
+            status, _, _ = get(app.url + "/?steps=1&delay=0")
+            assert status == 303  # new work is accepted again
+    finally:
+        redis.stop()
