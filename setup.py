@@ -14,7 +14,7 @@ setup(
         "redis": ["redis>=4.2"],
         "rq": ["redis>=4.2", "rq>=1.15"],
         "example": [],
-        "test": ["pytest>=7", "hypothesis>=6", "gunicorn>=21"],
+        "test": ["pytest>=7", "hypothesis>=6", "gunicorn>=21", "redis>=4.2", "rq>=1.15", "selenium>=4.11"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -159,7 +159,7 @@ def test_html_page_shows_a_progress_bar_with_its_message():
     job_id, _ = job_id_of(app.request("/progress"))
     wait_for(lambda: threaddb[job_id].progress is not None)
     page = app.request("/?_t=%s" % job_id).data.decode()
-    assert '<progress value="1" max="4"></progress>' in page
+    assert '<progress id="bar" value="1" max="4"></progress>' in page
     assert "one &lt;of&gt; four" in page
     body = json.loads(app.request("/?_t=%s&_format=json" % job_id).data)
     assert body["progress"] == {"done": 1, "total": 4, "message": "one <of> four"}

@@ -27,6 +27,8 @@ DEFAULTS: Dict[str, Any] = {
     "max_output": 1_000_000,  # characters of output retained per job (newest kept)
     "executor": "threads",  # or "rq": jobs run by RQ workers (needs a Redis store)
     "queue": "default",  # the RQ queue of jobs whose @background names none
+    "stream_seconds": 15.0,  # a live stream gives its server thread back after this; the client resumes
+    "max_streams": 4,  # live streams holding a server thread at once, per process
 }
 EXECUTORS = ("threads", "rq")
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of output to the store
@@ -466,25 +468,30 @@ def configure(
     max_output: Optional[int] = None,
     executor: Optional[str] = None,
     queue: Optional[str] = None,
+    stream_seconds: Optional[float] = None,
+    max_streams: Optional[int] = None,
 ) -> None:
     """Set where jobs are stored, where they run and how they are bounded;
     unnamed settings keep their value.  Call it once at start-up, in the module
     that defines the jobs (RQ workers import it too): jobs running under the
     previous settings finish under them."""
     given = dict(store=store, workers=workers, queue_limit=queue_limit, ttl=ttl,
-                 max_jobs=max_jobs, max_output=max_output, executor=executor, queue=queue)
+                 max_jobs=max_jobs, max_output=max_output, executor=executor, queue=queue,
+                 stream_seconds=stream_seconds, max_streams=max_streams)
     new = dict(_state["settings"], **{k: v for k, v in given.items() if v is not None})
     for key in ("workers", "max_jobs", "max_output"):
         if not isinstance(new[key], int) or new[key] < 1:
             raise ValueError("%s must be a positive int, not %r" % (key, new[key]))
-    if not isinstance(new["queue_limit"], int) or new["queue_limit"] < 0:
-        raise ValueError("queue_limit must be an int >= 0, not %r" % (new["queue_limit"],))
+    for key in ("queue_limit", "max_streams"):
+        if not isinstance(new[key], int) or new[key] < 0:
+            raise ValueError("%s must be an int >= 0, not %r" % (key, new[key]))
     if new["executor"] not in EXECUTORS:
         raise ValueError("executor must be one of %s, not %r" % (", ".join(EXECUTORS), new["executor"]))
     if not isinstance(new["queue"], str) or not new["queue"]:
         raise ValueError("queue must be a queue name, not %r" % (new["queue"],))
-    if not isinstance(new["ttl"], (int, float)) or new["ttl"] < 0:
-        raise ValueError("ttl must be a number of seconds >= 0, not %r" % (new["ttl"],))
+    for key in ("ttl", "stream_seconds"):
+        if isinstance(new[key], bool) or not isinstance(new[key], (int, float)) or new[key] < 0:
+            raise ValueError("%s must be a number of seconds >= 0, not %r" % (key, new[key]))
     runner = _Runner(new)  # opens the store: a bad URL fails here, nothing changed
     with _state_lock:
         old, _state["runner"], _state["settings"] = _state["runner"], runner, new

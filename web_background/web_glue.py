@@ -1,42 +1,33 @@
-"""The web.py side: the two decorators and the job responses for ``?_t=``.
+"""The web.py side: the two decorators, and the request context a job runs in.
 
-The only module that touches ``web.ctx`` and HTTP; everything it calls works
-without a request.
+With ``responses`` (how a job is served), the only code that touches
+``web.ctx``; everything below works without a request.
 """
 
 import functools
-import html
-import json
-import re
-import secrets
 import threading
-from typing import Any, Callable, Dict, List, Optional, TypeVar, Union, overload
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
 from urllib.parse import parse_qs, urlencode
 
 import web
 
-from . import capture, jobs
-from .jobs import Busy, Job, _runner, cut_marker, threaddb
-from .stores import FINISHED, StoreError
+from . import capture, jobs, responses
+from .jobs import Busy, Job, _runner, threaddb
+from .stores import StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
-_OFFSET = re.compile(r"[0-9]{1,18}\Z")
-_FORMATS = ("html", "text", "json")
-# CSI (colours, cursor), OSC (titles, OSC 8 hyperlinks) and lone ESC sequences
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
-
 
 class _RequestState:
-    """A @backgrounder request in progress: what the handler printed, and
-    the first job it started (which that output begins)."""
+    """A @backgrounder request in progress: what the handler printed, the
+    first job it started (which that output begins) and who asked."""
 
-    __slots__ = ("sink", "job")
+    __slots__ = ("sink", "job", "owner")
 
-    def __init__(self) -> None:
+    def __init__(self, owner: Optional[str]) -> None:
         self.sink = capture.Sink()
         self.job: Optional[Job] = None
+        self.owner = owner
 
 
 _request = threading.local()
@@ -122,7 +113,8 @@ def background(func: Optional[F] = None, *, queue: Optional[str] = None) -> Any:
         runner = _runner()
         ctx = _plain_ctx() if runner.uses_rq(queue) else _snapshot_ctx()
         job = runner.start(func, args, kwargs, sink=state.sink if first else None, ctx=ctx, queue=queue,
-                           name=getattr(func, "__qualname__", repr(func)))
+                           name=getattr(func, "__qualname__", repr(func)),
+                           owner=state.owner if state is not None else None)
         if first:
             state.job = job
         return job
@@ -136,28 +128,49 @@ background.threaddb = threaddb  # type: ignore[attr-defined]
 # -- @backgrounder -------------------------------------------------------------
 
 
-def backgrounder(func: F) -> F:
-    """Decorate a handler method: GET ``?_t=<id>`` serves that job; otherwise
-    the handler runs, its printed output starts the first job it starts, and
-    the response becomes ``303 See Other`` to the same URL with ``_t=<id>``."""
+class _Handler:
+    """A @backgrounder handler method (a descriptor, so that it can give its
+    class the POST that the job page's Cancel button needs)."""
 
-    @functools.wraps(func)
-    def handler(*args: Any, **kwargs: Any) -> Any:
-        if web.ctx.method in ("GET", "HEAD"):
-            query = parse_qs(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True)
-            if "_t" in query:
-                return _serve(query)
-        state = _RequestState()
+    def __init__(self, func: Callable[..., Any], owner: Optional[Callable[[], Any]]) -> None:
+        functools.update_wrapper(self, func)
+        self.func, self.owner = func, owner
+
+    def __set_name__(self, cls: type, name: str) -> None:
+        existing = getattr(cls, "POST", None)
+        if name != "POST" and not isinstance(existing, (_Handler, _CancelOnly)):
+            setattr(cls, "POST", _CancelOnly(existing, self.owner))
+
+    def __get__(self, obj: Any, cls: Optional[type] = None) -> Any:
+        return self if obj is None else functools.partial(self.__call__, obj)
+
+    def _owner(self) -> Optional[str]:
+        if self.owner is None:
+            return None
+        value = self.owner()
+        return None if value is None else str(value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        query = parse_qs(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True)
+        if "_t" in query:
+            if web.ctx.method in ("GET", "HEAD"):
+                return responses.serve(query, self._owner())
+            if web.ctx.method == "POST" and query.get("_action") == ["cancel"]:
+                return responses.cancel(query, self._owner())
+        return self._start(args, kwargs)
+
+    def _start(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        state = _RequestState(self._owner())
         capture.route(state.sink, cancellable=False)  # cancelling the job must not break the request
         _request.state = state
         try:
-            result = func(*args, **kwargs)
+            result = self.func(*args, **kwargs)
         except Busy:
-            raise _error("503 Service Unavailable", "Too many jobs are waiting; try again shortly.",
-                         {"Retry-After": "5"})
+            raise responses.error("503 Service Unavailable", "Too many jobs are waiting; try again shortly.",
+                                  {"Retry-After": "5"})
         except StoreError as e:
-            raise _error("503 Service Unavailable", "The job store is unavailable: %s" % e,
-                         {"Retry-After": "5"})
+            raise responses.error("503 Service Unavailable", "The job store is unavailable: %s" % e,
+                                  {"Retry-After": "5"})
         finally:
             _request.state = None
             capture.unroute()
@@ -169,106 +182,41 @@ def backgrounder(func: F) -> F:
             raise web.seeother(web.changequery(_t=state.job.id))
         return result
 
-    return handler  # type: ignore[return-value]
+
+class _CancelOnly:
+    """The POST of a class whose GET is a @backgrounder: the Cancel button's
+    ``POST ?_t=<id>&_action=cancel``, else the class's own POST (or 405)."""
+
+    def __init__(self, post: Any, owner: Optional[Callable[[], Any]]) -> None:
+        self.post, self.owner = post, owner
+
+    def __get__(self, obj: Any, cls: Optional[type] = None) -> Any:
+        def post(*args: Any, **kwargs: Any) -> Any:
+            query = parse_qs(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True)
+            if "_t" in query and query.get("_action") == ["cancel"]:
+                owner = self.owner() if self.owner is not None else None
+                return responses.cancel(query, None if owner is None else str(owner))
+            if self.post is None:
+                raise web.nomethod(cls=cls)
+            return self.post.__get__(obj, cls)(*args, **kwargs)
+
+        return post
 
 
-# -- serving ?_t= ----------------------------------------------------------------
+@overload
+def backgrounder(func: F) -> F: ...
+@overload
+def backgrounder(func: None = None, *, owner: Optional[Callable[[], Any]] = None) -> Callable[[F], F]: ...
 
 
-_CSP = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+def backgrounder(func: Optional[F] = None, *, owner: Optional[Callable[[], Any]] = None) -> Any:
+    """Decorate a handler method: GET ``?_t=<id>`` serves that job; otherwise
+    the handler runs, its printed output starts the first job it starts, and
+    the response becomes ``303 See Other`` to the same URL with ``_t=<id>``.
 
-
-def _safe_headers(csp: str = _CSP, **more: str) -> None:
-    # straight onto ctx.headers: these values are ours, not user input
-    web.ctx.headers.extend([("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"),
-                            ("Content-Security-Policy", csp)])
-    web.ctx.headers.extend(more.items())
-
-
-def _error(status: str, message: str, headers: Optional[Dict[str, str]] = None) -> web.HTTPError:
-    web.ctx.headers = []
-    _safe_headers()
-    return web.HTTPError(status, dict(headers or {}, **{"Content-Type": "text/plain; charset=utf-8"}),
-                         message + "\n")
-
-
-def _wants_json() -> bool:
-    accept = web.ctx.env.get("HTTP_ACCEPT", "")
-    types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
-    return "application/json" in types and "text/html" not in types
-
-
-def _serve(query: Dict[str, List[str]]) -> Union[str, bytes]:
-    job_id = query["_t"][0]
-    if not _JOB_ID.match(job_id):
-        raise _error("404 Not Found", "No such job.")
-    fmt = query.get("_format", [None])[0]
-    if fmt is None:
-        fmt = "json" if _wants_json() else "html"
-    if fmt not in _FORMATS:
-        raise _error("400 Bad Request", "_format must be one of: %s." % ", ".join(_FORMATS))
-    raw_offset = query.get("_offset", ["0"])[0]
-    if not _OFFSET.match(raw_offset):
-        raise _error("400 Bad Request", "_offset must be a whole number of characters >= 0.")
-    offset = int(raw_offset)
-    runner = _runner()
-    try:
-        record = runner.record(job_id)
-        got = runner.store.read(job_id, offset if fmt != "html" else 0) if record else None
-    except StoreError as e:
-        raise _error("503 Service Unavailable", "The job store is unavailable: %s" % e, {"Retry-After": "2"})
-    if record is None or got is None:
-        raise _error("404 Not Found", "No such job.")
-    text, end, cut = got
-    if offset < cut or fmt == "html":
-        text = cut_marker(cut) + text
-    web.ctx.headers.extend([("X-Job-Status", str(record["status"])), ("X-Job-Offset", str(end))])
-    if fmt == "text":
-        _safe_headers(**{"Content-Type": "text/plain; charset=utf-8"})
-        return text
-    error = record["error"] if web.config.get("debug") else None
-    if fmt == "json":
-        _safe_headers(**{"Content-Type": "application/json"})
-        return json.dumps({
-            "id": job_id, "status": record["status"], "output": text, "offset": end, "cut": cut,
-            "progress": record["progress"], "error": error,
-        })
-    nonce = secrets.token_urlsafe(12)
-    _safe_headers("default-src 'none'; style-src 'nonce-%s'; base-uri 'none'; form-action 'self'; "
-                  "frame-ancestors 'none'" % nonce, **{"Content-Type": "text/html; charset=utf-8"})
-    return _page(record, text, error, nonce)
-
-
-_STYLE = """body{font-family:system-ui,sans-serif;margin:1rem;max-width:60rem}
-pre{background:#111;color:#eee;padding:.75rem;overflow:auto;white-space:pre-wrap;word-break:break-word}
-progress{width:100%}.failed{color:#b00}"""
-
-
-def _page(record: Dict[str, Any], output: str, error: Optional[str], nonce: str) -> str:
-    status = record["status"]
-    esc = html.escape
-    parts = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>%s: %s</title>" % (esc(record.get("name") or "job"), esc(status)),
-        '<meta http-equiv="refresh" content="1">' if status not in FINISHED else "",
-        '<style nonce="%s">%s</style></head><body>' % (nonce, _STYLE),
-        "<h1>%s</h1>" % esc(record.get("name") or "job"),
-        '<p>Status: <strong id="status">%s</strong></p>' % esc(status),
-    ]
-    progress = record.get("progress")
-    if progress:
-        if progress.get("total"):
-            parts.append('<progress value="%s" max="%s"></progress>' % (
-                esc(str(progress["done"])), esc(str(progress["total"]))))
-        else:
-            parts.append("<progress></progress>")
-        if progress.get("message"):
-            parts.append("<p>%s</p>" % esc(progress["message"]))
-    parts.append('<pre id="output">%s</pre>' % esc(_ANSI.sub("", output)))
-    if status == "failed":
-        parts.append('<p class="failed">The job failed.</p>')
-        if error:
-            parts.append('<pre class="failed">%s</pre>' % esc(error))
-    parts.append("</body></html>")
-    return "".join(parts)
+    ``owner``: a callable giving the requester's identity (e.g. the session's
+    user id); a job is then visible only to the owner that started it.
+    """
+    if func is None:
+        return functools.partial(backgrounder, owner=owner)
+    return _Handler(func, owner)

@@ -1,0 +1,336 @@
+"""How a job is served at ``?_t=<id>``: the HTML page, text, JSON, a chunked
+text stream, Server-Sent Events, and the cancel POST.
+
+Everything here validates its input first (``_t``, ``_offset``, ``_format``,
+``Accept``, ``Last-Event-ID``) and answers bad input with a short 400/404/503,
+never a traceback.
+"""
+
+import hmac
+import html
+import json
+import re
+import secrets
+import threading
+import time
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+import web
+
+from .jobs import _runner, cut_marker
+from .stores import FINISHED, StoreError
+
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+_OFFSET = re.compile(r"[0-9]{1,18}\Z")
+FORMATS = ("html", "text", "json", "stream", "events")
+# CSI (colours, cursor), OSC (titles, OSC 8 hyperlinks) and lone ESC sequences
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
+_CSP = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+POLL_INTERVAL = 0.1  # how often a stream looks for new output
+KEEPALIVE = 5.0  # seconds of silence after which an event stream sends a comment
+
+Query = Dict[str, List[str]]
+
+
+# -- answers ------------------------------------------------------------------------
+
+
+def safe_headers(csp: str = _CSP, **more: str) -> None:
+    # straight onto ctx.headers: these values are ours, not user input
+    web.ctx.headers.extend([("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"),
+                            ("Content-Security-Policy", csp)])
+    web.ctx.headers.extend(more.items())
+
+
+def error(status: str, message: str, headers: Optional[Dict[str, str]] = None) -> web.HTTPError:
+    """A short plain-text answer for a request we refuse."""
+    web.ctx.headers = []
+    safe_headers(**dict(headers or {}, **{"Content-Type": "text/plain; charset=utf-8"}))
+    return web.HTTPError(status, {}, message + "\n")
+
+
+def _unavailable(e: Exception) -> web.HTTPError:
+    return error("503 Service Unavailable", "The job store is unavailable: %s" % e, {"Retry-After": "2"})
+
+
+def _accepts(media_type: str) -> bool:
+    accept = web.ctx.env.get("HTTP_ACCEPT", "")
+    types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    return media_type in types and (media_type == "text/html" or "text/html" not in types)
+
+
+def _one(query: Query, name: str, default: Optional[str] = None) -> Optional[str]:
+    return query.get(name, [default])[0]
+
+
+def _offset(raw: Optional[str]) -> int:
+    if raw is None:
+        return 0
+    if not _OFFSET.match(raw):
+        raise error("400 Bad Request", "_offset and Last-Event-ID must be a whole number of characters >= 0.")
+    return int(raw)
+
+
+def _job(job_id: Optional[str], owner: Optional[str]) -> Dict[str, Any]:
+    """The record of a job this requester may see; 404 for anything else."""
+    try:
+        record = _runner().record(job_id) if job_id and JOB_ID.match(job_id) else None
+    except StoreError as e:
+        raise _unavailable(e)
+    if record is None or not _owned_by(record, owner):
+        raise error("404 Not Found", "No such job.")
+    return record
+
+
+def _owned_by(record: Dict[str, Any], owner: Optional[str]) -> bool:
+    expected = record.get("owner")
+    if expected is None:
+        return True
+    return owner is not None and hmac.compare_digest(str(expected).encode(), owner.encode())
+
+
+# -- GET ?_t= ------------------------------------------------------------------------
+
+
+def serve(query: Query, owner: Optional[str]) -> Union[str, Iterator[bytes]]:
+    """Answer ``GET ?_t=<id>`` in the format asked for."""
+    job_id = _one(query, "_t")
+    fmt = _one(query, "_format")
+    if fmt is None:
+        fmt = "events" if _accepts("text/event-stream") else "json" if _accepts("application/json") else "html"
+    if fmt not in FORMATS:
+        raise error("400 Bad Request", "_format must be one of: %s." % ", ".join(FORMATS))
+    last_event = web.ctx.env.get("HTTP_LAST_EVENT_ID")
+    offset = _offset(last_event if fmt == "events" and last_event is not None else _one(query, "_offset"))
+    record = _job(job_id, owner)
+    if fmt in ("stream", "events"):
+        return _stream(record["id"], offset, events=fmt == "events")
+    try:
+        got = _runner().store.read(record["id"], 0 if fmt == "html" else offset)
+    except StoreError as e:
+        raise _unavailable(e)
+    if got is None:
+        raise error("404 Not Found", "No such job.")
+    text, end, cut = got
+    if offset < cut or fmt == "html":
+        text = cut_marker(cut) + text
+    web.ctx.headers.extend([("X-Job-Status", str(record["status"])), ("X-Job-Offset", str(end))])
+    if fmt == "text":
+        safe_headers(**{"Content-Type": "text/plain; charset=utf-8"})
+        return text
+    if fmt == "json":
+        safe_headers(**{"Content-Type": "application/json"})
+        return json.dumps(dict(_state(record), output=text, offset=end, cut=cut))
+    nonce = secrets.token_urlsafe(12)
+    safe_headers("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; connect-src 'self'; "
+                 "form-action 'self'; base-uri 'none'; frame-ancestors 'none'" % (nonce, nonce),
+                 **{"Content-Type": "text/html; charset=utf-8"})
+    return _page(record, text, end, nonce)
+
+
+def _state(record: Dict[str, Any]) -> Dict[str, Any]:
+    """What a client is told of a job besides its output."""
+    return {
+        "id": record["id"], "status": record["status"], "progress": record.get("progress"),
+        "error": record.get("error") if web.config.get("debug") else None,
+        "created": record.get("created"), "started": record.get("started"), "finished": record.get("finished"),
+    }
+
+
+# -- streams ---------------------------------------------------------------------------
+
+_streams = {"active": 0}
+_streams_lock = threading.Lock()
+
+
+def _take_stream_slot(multithread: bool) -> bool:
+    """A server thread may be held by a stream only while few others are: past
+    ``max_streams`` (or on a server with one thread per process), a stream
+    answers what there is now and lets the client come back."""
+    if not multithread:
+        return False
+    with _streams_lock:
+        if _streams["active"] >= _runner().settings["max_streams"]:
+            return False
+        _streams["active"] += 1
+        return True
+
+
+def _release_stream_slot() -> None:
+    with _streams_lock:
+        _streams["active"] -= 1
+
+
+def _stream(job_id: str, offset: int, events: bool) -> Iterator[bytes]:
+    if events:
+        safe_headers(**{"Content-Type": "text/event-stream; charset=utf-8", "X-Accel-Buffering": "no"})
+    else:
+        safe_headers(**{"Content-Type": "text/plain; charset=utf-8", "X-Accel-Buffering": "no",
+                        "X-Job-Offset": str(offset)})
+    return _stream_body(job_id, offset, events, bool(web.ctx.env.get("wsgi.multithread", False)))
+
+
+def _sse(event: str, offset: int, data: Dict[str, Any]) -> bytes:
+    # one JSON line per event: output with \r or \n can never break the framing
+    return ("id: %d\nevent: %s\ndata: %s\n\n" % (offset, event, json.dumps(data))).encode("utf-8")
+
+
+def _stream_body(job_id: str, offset: int, events: bool, multithread: bool) -> Iterator[bytes]:
+    runner = _runner()
+    held = _take_stream_slot(multithread)
+    deadline = time.monotonic() + (runner.settings["stream_seconds"] if held else 0)
+    last_state: Optional[Tuple[Any, ...]] = None
+    last_sent = time.monotonic()
+    try:
+        if events:
+            yield b"retry: %d\n\n" % (1000 if held else 2000)
+        while True:
+            try:
+                record = runner.record(job_id)
+                got = runner.store.read(job_id, offset) if record else None
+            except StoreError:
+                return  # the client retries; a poll will then answer 503
+            if record is None or got is None:
+                return
+            text, end, cut = got
+            if offset < cut:
+                text = cut_marker(cut) + text
+            if text:
+                offset = end
+                last_sent = time.monotonic()
+                yield _sse("output", offset, {"text": text, "offset": offset}) if events else text.encode("utf-8")
+            state = (record["status"], json.dumps(record.get("progress")), record.get("started"))
+            if events and state != last_state:
+                last_state = state
+                yield _sse("end" if record["status"] in FINISHED else "state", offset, _state(record))
+            if record["status"] in FINISHED or time.monotonic() >= deadline:
+                return
+            if events and time.monotonic() - last_sent >= KEEPALIVE:
+                last_sent = time.monotonic()
+                yield b": keep-alive\n\n"
+            time.sleep(POLL_INTERVAL)
+    finally:
+        if held:
+            _release_stream_slot()
+
+
+# -- POST ?_t=...&_action=cancel -------------------------------------------------------
+
+
+def cancel(query: Query, owner: Optional[str]) -> str:
+    """Cancel a job (a POST, never a GET); 303 back to its page, or JSON."""
+    record = _job(_one(query, "_t"), owner)
+    try:
+        cancelled = _runner().cancel(record["id"])
+    except StoreError as e:
+        raise _unavailable(e)
+    if _accepts("application/json") or _one(query, "_format") == "json":
+        safe_headers(**{"Content-Type": "application/json"})
+        return json.dumps({"id": record["id"], "cancelled": cancelled})
+    raise web.seeother(web.changequery(_action=None, _format=None))
+
+
+# -- the page -------------------------------------------------------------------------
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:0 auto;padding:1rem;max-width:60rem;line-height:1.4}
+h1{font-size:1.25rem;margin:0 0 .5rem;word-break:break-all}
+.meta{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;margin:.5rem 0}
+pre{background:#111;color:#eee;padding:.75rem;margin:.5rem 0;max-height:70vh;overflow:auto;
+white-space:pre-wrap;word-break:break-word;font-size:.85rem}
+progress{width:100%;height:1.2rem}
+button{font-size:1rem;padding:.3rem 1rem}
+.failed{color:#b00}.done{color:#070}.cancelled,.interrupted{color:#850}
+"""
+
+_SCRIPT = r"""
+(function () {
+  var page = document.getElementById("job"), out = document.getElementById("output");
+  var statusEl = document.getElementById("status"), bar = document.getElementById("bar");
+  var msg = document.getElementById("message"), elapsed = document.getElementById("elapsed");
+  var form = document.getElementById("cancel"), failed = document.getElementById("failed");
+  var ansi = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]/g;
+  var state = JSON.parse(page.getAttribute("data-state"));
+  function tick() {
+    var from = state.started || state.created, to = state.finished || Date.now() / 1000;
+    if (from) { elapsed.textContent = Math.max(0, Math.round(to - from)) + " s"; }
+  }
+  function show(s) {
+    state = s;
+    statusEl.textContent = s.status;
+    statusEl.className = s.status;
+    if (s.progress) {
+      bar.hidden = false;
+      if (s.progress.total) { bar.max = s.progress.total; bar.value = s.progress.done; }
+      else { bar.removeAttribute("value"); }
+      msg.textContent = s.progress.message || "";
+    }
+    var ended = ["queued", "running"].indexOf(s.status) < 0;
+    form.hidden = ended;
+    failed.hidden = s.status !== "failed";
+    if (s.error) { failed.textContent = "The job failed.\n" + s.error; }
+    tick();
+    return ended;
+  }
+  var url = new URL(location.href);
+  url.searchParams.set("_format", "events");
+  url.searchParams.set("_offset", page.getAttribute("data-offset"));
+  var source = new EventSource(url.pathname + url.search);
+  source.addEventListener("output", function (e) {
+    var atBottom = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
+    out.appendChild(document.createTextNode(JSON.parse(e.data).text.replace(ansi, "")));
+    if (atBottom) { out.scrollTop = out.scrollHeight; }
+  });
+  source.addEventListener("state", function (e) { show(JSON.parse(e.data)); });
+  source.addEventListener("end", function (e) { show(JSON.parse(e.data)); source.close(); });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    form.querySelector("button").disabled = true;
+    fetch(form.action, {method: "POST", headers: {"Accept": "application/json"}, credentials: "same-origin"});
+  });
+  show(state);
+  setInterval(tick, 1000);
+})();
+"""
+
+
+def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
+    esc = html.escape
+    status = record["status"]
+    running = status not in FINISHED
+    state = _state(record)
+    progress = record.get("progress") or {}
+    name = record.get("name") or "job"
+    bar = '<progress id="bar"%s%s%s></progress>' % (
+        "" if progress else " hidden",
+        ' value="%s"' % esc(str(progress["done"])) if progress.get("total") else "",
+        ' max="%s"' % esc(str(progress["total"])) if progress.get("total") else "")
+    error = state["error"]
+    return "".join([
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>%s: %s</title>" % (esc(name), esc(status)),
+        # without JavaScript the page refreshes itself until the job has ended
+        '<noscript><meta http-equiv="refresh" content="1"></noscript>' if running else "",
+        '<style nonce="%s">%s</style></head><body>' % (nonce, _STYLE),
+        '<main id="job" data-offset="%d" data-state="%s">' % (offset, esc(json.dumps(state))),
+        "<h1>%s</h1>" % esc(name),
+        '<div class="meta"><span>Status: <strong id="status" class="%s">%s</strong></span>' % (esc(status), esc(status)),
+        '<span>Elapsed: <span id="elapsed">%s</span></span>' % esc(_elapsed(record)),
+        '<form id="cancel" method="post" action="?_t=%s&amp;_action=cancel"%s>'
+        '<button type="submit">Cancel</button></form></div>' % (esc(record["id"]), "" if running else " hidden"),
+        bar,
+        '<p id="message">%s</p>' % esc(progress.get("message") or ""),
+        '<pre id="output">%s</pre>' % esc(_ANSI.sub("", output)),
+        '<pre id="failed" class="failed"%s>%s</pre>' % (
+            "" if status == "failed" else " hidden",
+            esc("The job failed." + ("\n" + error if error else ""))),
+        '</main><script nonce="%s">%s</script></body></html>' % (nonce, _SCRIPT),
+    ])
+
+
+def _elapsed(record: Dict[str, Any]) -> str:
+    start = record.get("started") or record.get("created")
+    if not start:
+        return "-"
+    return "%d s" % max(0, round((record.get("finished") or time.time()) - start))
