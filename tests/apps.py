@@ -18,6 +18,8 @@ urls = (
     "/plain", "plain",
     "/ticker", "ticker",
     "/slowticker", "slowticker",
+    "/mine", "mine",
+    "/hostile", "hostile",
 )
 
 gate = threading.Event()  # released by tests that hold /gated jobs
@@ -139,9 +141,36 @@ class slowticker:
 @background
 def tick(lines=400, delay=0.05):
     for i in range(lines):
+        progress(i, lines, "tick %d of %d" % (i + 1, lines))
         print("tick %d" % i)
         time.sleep(delay)
+    progress(lines, lines, "all ticks done")
+
+
+class mine:
+    """Jobs bound to the requester: the "user" cookie stands in for a session."""
+
+    @backgrounder(owner=lambda: web.cookies().get("user"))
+    def GET(self):
+        i = web.input(lines="400", delay="0.05")
+        tick(int(i.lines), float(i.delay))
+
+
+class hostile:
+    @backgrounder
+    def GET(self):
+        print_hostile()
+
+
+@background
+def print_hostile():
+    print("<script>window.pwned = 1</script></pre><img src=x onerror=\"window.pwned=2\">'\"&amp;")
+    print("\x1b[31mred\x1b[0m \x1b]8;;javascript:window.pwned=3\x07link\x1b]8;;\x07 done")
 
 
 app = web.application(urls, globals())
 application = app.wsgifunc()
+
+
+if __name__ == "__main__":
+    app.run()

@@ -110,3 +110,9 @@ class RedisServer(Server):
                 "--dir", str(workdir)]
         super().__init__(argv, port)
         self.url = "redis://127.0.0.1:%d/0" % port
+
+
+def apps_server(port, **env):
+    """tests/apps.py under web.py's own server (cheroot, a fixed pool of threads)."""
+    return Server([sys.executable, "tests/apps.py", "127.0.0.1:%d" % port], port, env=dict(env, PYTHONPATH=ROOT))
+
