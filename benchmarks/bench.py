@@ -36,7 +36,31 @@ Rows:
            latency: B alone polling every ~5 ms, how long after a line was
            printed in A the first poll of B that shows it came back.
 
-Each side keeps its best round for the table; medians are in the notes.
+The Redis rows run against one throw-away redis-server this script starts on
+127.0.0.1 (a free port, no persistence) and stops at the end:
+
+  capture, Redis
+           the capture row (100k lines) with ``configure(store=<redis url>)``:
+           the loop inside the job vs the same StringIO baseline; no target
+           (reported); the notes add start-to-finished (``job.wait``) times;
+  first line visible
+           the time from the call that starts a tiny job (it prints one line
+           at once, then stays running ``RQ_PAUSE`` s) to the first poll that
+           shows the line, for (a) the thread executor (``@background``,
+           polled with ``threaddb[id].output``), (b) the RQ executor
+           (``@background(queue=...)``, same poll) and (c) a plain RQ job
+           (``Queue.enqueue``, the line saved in ``job.meta``, polled with
+           ``Job.fetch``); (b) and (c) are run by one stock ``rq worker``
+           (the default forking Worker) this script starts, with
+           ``--path benchmarks`` (benchmarks/rqbench_jobs.py).  Rounds
+           alternate the order; the table has medians: RQ executor vs plain
+           RQ, and plain RQ vs the thread executor (the thread executor's
+           speed-up).  The notes add where the time goes, and (a') the thread
+           executor polled with the store's own read, as another process sees
+           it (no flush by the poll).
+
+Each side keeps its best round for the table, except the first-line rows
+(medians); medians are in the notes.
 """
 
 import argparse
@@ -46,7 +70,9 @@ import io
 import json
 import os
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -55,6 +81,7 @@ import tracemalloc
 from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.join(ROOT, "benchmarks")  # where rqbench_jobs.py, the RQ jobs, lives
 sys.path.insert(0, ROOT)
 
 import web  # noqa: E402

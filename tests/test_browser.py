@@ -1,0 +1,129 @@
+"""The job page in a real headless Chromium (Debian's chromium + chromedriver, driven by Selenium)."""
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from conftest import needs, wait_for
+from servers import ROOT, apps_server, free_port, get
+
+pytestmark = pytest.mark.stores("memory")  # the server process has its own store
+ARTIFACTS = os.path.join(ROOT, "artifacts")
+
+
+def chromium(javascript=True):
+    try:
+        from selenium import webdriver
+    except ImportError as e:
+        needs("selenium", e)
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if binary is None or driver_path is None:
+        needs("chromium and chromedriver", "apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    profile = tempfile.mkdtemp(prefix="wb-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=900,900", "--user-data-dir=" + profile):
+        options.add_argument(flag)
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
+    driver.set_page_load_timeout(20)
+    driver._wb_profile = profile
+    return driver
+
+
+@pytest.fixture(scope="module")
+def server():
+    with apps_server(free_port()) as s:
+        yield s
+
+
+@pytest.fixture
+def browser():
+    driver = chromium()
+    yield driver
+    driver.quit()
+    shutil.rmtree(driver._wb_profile, ignore_errors=True)
+
+
+def screenshot(driver, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    driver.save_screenshot(os.path.join(ARTIFACTS, name + ".png"))
+
+
+def text_of(driver, element_id):
+    """The element's text, or "" while the page is between two loads."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    try:
+        return driver.find_element(By.ID, element_id).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def test_lines_appear_and_the_progress_bar_advances_without_a_reload(server, browser):
+    from selenium.webdriver.common.by import By
+    browser.get(server.url + "/ticker")
+    assert "_t=" in browser.current_url
+    browser.execute_script("window.__same_page = 42")
+    wait_for(lambda: "tick 3" in text_of(browser, "output"), timeout=15)
+    first_value = float(browser.find_element(By.ID, "bar").get_property("value"))
+    wait_for(lambda: "tick 20" in text_of(browser, "output"), timeout=15)
+    assert float(browser.find_element(By.ID, "bar").get_property("value")) > first_value
+    assert "tick" in text_of(browser, "message")
+    assert browser.execute_script("return window.__same_page") == 42  # never reloaded
+    assert text_of(browser, "status") == "running"
+    screenshot(browser, "live-page")
+
+
+def test_cancel_turns_the_status_to_cancelled_and_stops_the_job(server, browser):
+    import json
+    from selenium.webdriver.common.by import By
+    browser.get(server.url + "/ticker")
+    wait_for(lambda: "tick 2" in text_of(browser, "output"), timeout=15)
+    browser.find_element(By.CSS_SELECTOR, "#cancel button").click()
+    wait_for(lambda: text_of(browser, "status") == "cancelled", timeout=15)
+    job_url = browser.current_url
+    reply = json.loads(get(job_url + "&_format=json")[2])
+    assert reply["status"] == "cancelled"
+    lines = reply["output"].count("\n")
+    time.sleep(0.3)  # a stopped job writes nothing more
+    assert json.loads(get(job_url + "&_format=json")[2])["output"].count("\n") == lines < 400
+    assert not browser.find_element(By.ID, "cancel").is_displayed()
+    screenshot(browser, "cancelled")
+
+
+def test_without_javascript_the_page_refreshes_until_the_job_ends(server):
+    driver = chromium(javascript=False)
+    try:
+        driver.get(server.url + "/mine?lines=40&delay=0.1")
+        assert "_t=" in driver.current_url
+        assert text_of(driver, "status") in ("queued", "running")
+        assert "http-equiv" in driver.page_source  # the <noscript> refresh is live
+        # nothing but the page's own refresh moves it on from here
+        wait_for(lambda: text_of(driver, "status") == "done", timeout=30)
+        assert "tick 39" in text_of(driver, "output")
+        assert "http-equiv" not in driver.page_source  # and it stops refreshing once the job has ended
+        screenshot(driver, "no-javascript")
+    finally:
+        driver.quit()
+        shutil.rmtree(driver._wb_profile, ignore_errors=True)
+
+
+def test_hostile_output_renders_as_text_and_runs_no_script(server, browser):
+    browser.get(server.url + "/hostile")
+    wait_for(lambda: text_of(browser, "status") == "done", timeout=15)
+    output = text_of(browser, "output")
+    assert "<script>window.pwned = 1</script></pre><img src=x onerror=\"window.pwned=2\">'\"&amp;" in output
+    assert "red link done" in output and "\x1b" not in output
+    assert browser.execute_script("return window.pwned === undefined")
+    browser.refresh()  # the server-rendered page too, not only the live one
+    wait_for(lambda: text_of(browser, "status") == "done", timeout=15)
+    assert browser.execute_script("return window.pwned === undefined")
+    assert "<script>window.pwned = 1</script>" in text_of(browser, "output")
+    screenshot(browser, "hostile-output")
