@@ -285,3 +285,15 @@ def test_configure_rejects_bad_values_and_changes_nothing():
         with pytest.raises(ValueError):
             configure(**bad)
     assert _runner() is before
+
+
+def test_settings_can_come_from_the_environment(monkeypatch):
+    from web_background.jobs import _from_environment
+    monkeypatch.setenv("WEB_BACKGROUND_WORKERS", "3")
+    monkeypatch.setenv("WEB_BACKGROUND_TTL", "1.5")
+    monkeypatch.setenv("WEB_BACKGROUND_STORE", "sqlite:///x.db")
+    settings = _from_environment(web_background.DEFAULTS)
+    assert settings["workers"] == 3 and settings["ttl"] == 1.5 and settings["store"] == "sqlite:///x.db"
+    monkeypatch.setenv("WEB_BACKGROUND_MAX_JOBS", "many")
+    with pytest.raises(ValueError, match="WEB_BACKGROUND_MAX_JOBS"):
+        _from_environment(web_background.DEFAULTS)

@@ -115,3 +115,12 @@ def test_sqlite_store_reports_a_corrupt_row_as_a_store_error(tmp_path):
         conn.execute("UPDATE jobs SET record = '{not json' WHERE id = 'a'")
     with pytest.raises(StoreError, match="corrupt record"):
         s.get("a")
+
+
+def test_skipped_characters_count_in_offsets_and_cut_all_older_output(store):
+    store.create(record("a"))
+    store.append("a", "old output\n")
+    store.append("a", "y" * 50, skipped=1000)
+    assert store.read("a", 0) == ("y" * 50, 1061, 1011)
+    store.append("a", "z")
+    assert store.read("a", 1060) == ("yz", 1062, 1012)

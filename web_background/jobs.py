@@ -19,7 +19,7 @@ from .stores import FINISHED, JobStatus, Store, StoreError, open_store
 log = logging.getLogger("web_background")
 
 DEFAULTS: Dict[str, Any] = {
-    "store": os.environ.get("WEB_BACKGROUND_STORE", "memory://"),
+    "store": "memory://",
     "workers": 8,  # jobs running at once per process
     "queue_limit": 100,  # jobs waiting for a worker before Busy
     "ttl": 3600.0,  # seconds a finished job stays readable
@@ -31,6 +31,21 @@ DEFAULTS: Dict[str, Any] = {
     "max_streams": 4,  # live streams holding a server thread at once, per process
 }
 EXECUTORS = ("threads", "rq")
+
+
+def _from_environment(defaults: Dict[str, Any]) -> Dict[str, Any]:
+    """Settings as the environment gives them: WEB_BACKGROUND_STORE,
+    WEB_BACKGROUND_WORKERS, ... (one per setting), for operators and servers."""
+    settings = dict(defaults)
+    for key, default in defaults.items():
+        raw = os.environ.get("WEB_BACKGROUND_" + key.upper())
+        if raw:
+            try:
+                settings[key] = type(default)(raw)
+            except ValueError:
+                raise ValueError("WEB_BACKGROUND_%s=%r is not a valid %s" % (key.upper(), raw, key)) from None
+    return settings
+
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of output to the store
 HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process's jobs
 HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
@@ -43,7 +58,7 @@ class Busy(Exception):
 class _Running:
     """What this process knows of a job it runs: its sink and its thread."""
 
-    __slots__ = ("id", "sink", "done", "cancelled", "progress", "flush_lock")
+    __slots__ = ("id", "sink", "done", "cancelled", "progress", "flush_lock", "pending", "skipped", "final")
 
     def __init__(self, job_id: str, sink: Sink) -> None:
         self.id = job_id
@@ -52,6 +67,9 @@ class _Running:
         self.cancelled = False
         self.progress: Optional[Dict[str, Any]] = None  # written at the next flush
         self.flush_lock = threading.Lock()
+        self.pending = ""  # output the store could not take yet (it is retried)
+        self.skipped = 0  # characters before ``pending`` already past max_output
+        self.final: Optional[Dict[str, Any]] = None  # the end, until the store has it
 
 
 _local = threading.local()
@@ -265,28 +283,34 @@ class _Runner:
         self._finish(running, status, result, error)
 
     def _finish(self, running: _Running, status: JobStatus, result: Any, error: Optional[str]) -> None:
+        running.final = dict(status=status.value, result=result, error=error, finished=time.time())
         try:
-            self.flush(running)
-            self.store.update(
-                running.id, status=status.value, result=result, error=error, finished=time.time()
-            )
-        except Exception:
-            log.exception("job %s: could not record its end", running.id)
-        finally:
-            self._local.pop(running.id, None)
-            running.done.set()
+            self._write_end(running)
+        except Exception as e:  # the maintenance thread retries until the store takes it
+            log.error("job %s: could not record its end yet: %s", running.id, e)
+
+    def _write_end(self, running: _Running) -> None:
+        self.flush(running)
+        self.store.update(running.id, **running.final)
+        self._local.pop(running.id, None)
+        running.done.set()
 
     # -- output, progress and cancel -------------------------------------
 
     def flush(self, running: _Running) -> None:
         """Move what the job wrote since the last flush into the store."""
         with running.flush_lock:
-            text = running.sink.drain()
-            if text:
-                self.store.append(running.id, text)
-            if running.progress is not None:
-                progress, running.progress = running.progress, None
+            text = running.pending + running.sink.drain()
+            over = max(0, len(text) - self.store.max_output)  # only the newest part can be kept
+            if text or running.skipped:
+                running.pending, running.skipped = text[over:], running.skipped + over
+                self.store.append(running.id, running.pending, running.skipped)
+                running.pending, running.skipped = "", 0
+            progress = running.progress
+            if progress is not None:
                 self.store.update(running.id, progress=progress)
+                if running.progress is progress:
+                    running.progress = None
 
     def flush_sink(self, job_id: str, sink: Sink) -> None:
         """Flush a sink whose job may have ended (a handler printing late)."""
@@ -402,6 +426,9 @@ class _Runner:
                 last_beat = time.monotonic()
             for running in list(self._local.values()):
                 try:
+                    if running.final is not None:
+                        self._write_end(running)
+                        continue
                     self.flush(running)
                     if beat:
                         self.store.update(running.id, heartbeat=time.time())
@@ -409,8 +436,8 @@ class _Runner:
                         record = self.store.get(running.id)
                         if record is not None and record["cancel"]:
                             self._cancel_local(running)
-                except Exception:
-                    log.exception("job %s: could not write its output", running.id)
+                except Exception as e:
+                    log.error("job %s: could not write its output yet: %s", running.id, e)
             try:
                 self.expire(throttle=1.0)
             except Exception:
@@ -444,7 +471,7 @@ class _ThreadDB(Mapping):
 
 threaddb = _ThreadDB()
 
-_state: Dict[str, Any] = {"settings": dict(DEFAULTS), "runner": None}
+_state: Dict[str, Any] = {"settings": _from_environment(DEFAULTS), "runner": None}
 _state_lock = threading.Lock()
 
 

@@ -56,8 +56,12 @@ class Store:
         """Set fields of a record (status, progress, result, error, cancel, ...)."""
         raise NotImplementedError
 
-    def append(self, job_id: str, text: str) -> None:
-        """Add output to the end, then cut the front past ``max_output``."""
+    def append(self, job_id: str, text: str, skipped: int = 0) -> None:
+        """Add output to the end, then cut the front past ``max_output``.
+
+        ``skipped``: characters written just before ``text`` that are already
+        past the cap (the writer kept only the newest ``max_output``).
+        """
         raise NotImplementedError
 
     def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:

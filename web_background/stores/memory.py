@@ -55,11 +55,15 @@ class MemoryStore(Store):
                 with self._lock:
                     self._finished[job_id] = entry.record.get("finished") or time.time()
 
-    def append(self, job_id: str, text: str) -> None:
+    def append(self, job_id: str, text: str, skipped: int = 0) -> None:
         entry = self._jobs.get(job_id)
-        if entry is None or not text:
+        if entry is None or not (text or skipped):
             return
         with self._lock:
+            if skipped:
+                entry.chunks, entry.starts = [], []
+                entry.end += skipped
+                entry.cut = entry.end
             entry.chunks.append(text)
             entry.starts.append(entry.end)
             entry.end += len(text)

@@ -23,6 +23,11 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 _APPEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local e = tonumber(redis.call('HGET', KEYS[1], 'end') or '0')
+if tonumber(ARGV[4]) > 0 then  -- characters skipped before this text: all older output is cut
+  redis.call('DEL', KEYS[2], KEYS[3])
+  e = e + tonumber(ARGV[4])
+  redis.call('HSET', KEYS[1], 'cut', e)
+end
 local serial = redis.call('HINCRBY', KEYS[1], 'n', 1) - 1
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], e, serial)
@@ -119,9 +124,9 @@ class RedisStore(Store):
         if not existed:  # updating a job that expired meanwhile must not resurrect it
             self._call(self.client.delete, key)
 
-    def append(self, job_id: str, text: str) -> None:
-        if text:
-            self._call(self._append, keys=list(_keys(job_id)), args=[text, len(text), self.max_output])
+    def append(self, job_id: str, text: str, skipped: int = 0) -> None:
+        if text or skipped:
+            self._call(self._append, keys=list(_keys(job_id)), args=[text, len(text), self.max_output, skipped])
 
     def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
         got = self._call(self._read, keys=list(_keys(job_id)), args=[offset])

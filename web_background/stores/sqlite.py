@@ -106,14 +106,17 @@ class SQLiteStore(Store):
             c.execute("UPDATE jobs SET status = ?, finished = ?, record = ? WHERE id = ?",
                       (record["status"], record.get("finished"), json.dumps(record), job_id))
 
-    def append(self, job_id: str, text: str) -> None:
-        if not text:
+    def append(self, job_id: str, text: str, skipped: int = 0) -> None:
+        if not (text or skipped):
             return
         with self._tx() as c:
             row = c.execute('SELECT "end", cut FROM jobs WHERE id = ?', (job_id,)).fetchone()
             if row is None:
                 return
             end, cut = row
+            if skipped:
+                c.execute("DELETE FROM output WHERE job_id = ?", (job_id,))
+                end = cut = end + skipped
             c.execute("INSERT INTO output (job_id, start, text) VALUES (?, ?, ?)", (job_id, end, text))
             end += len(text)
             new_cut = max(cut, end - self.max_output)
