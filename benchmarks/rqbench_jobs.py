@@ -10,8 +10,9 @@ bench.py makes the web_background jobs out of ``first_line`` itself:
 ``background(queue=QUEUE)(first_line)`` (the RQ executor, whose work-horse
 runs ``web_background.executors.rq_entry``, which imports web_background and
 then ``rqbench_jobs:first_line``).  The work-horse's store is the
-``WEB_BACKGROUND_STORE`` bench.py puts in the worker's environment (read into
-``web_background.DEFAULTS`` on import), so nothing here calls configure().
+``WEB_BACKGROUND_STORE`` bench.py puts in the worker's environment (web_background
+reads its settings from the environment on import), so nothing here calls
+configure().
 """
 
 import time

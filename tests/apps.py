@@ -20,6 +20,7 @@ urls = (
     "/slowticker", "slowticker",
     "/mine", "mine",
     "/hostile", "hostile",
+    "/load", "load",
 )
 
 gate = threading.Event()  # released by tests that hold /gated jobs
@@ -154,6 +155,24 @@ class mine:
     def GET(self):
         i = web.input(lines="400", delay="0.05")
         tick(int(i.lines), float(i.delay))
+
+
+class load:
+    @backgrounder
+    def GET(self):
+        i = web.input(tag="", lines="50", delay="0.001")
+        tagged(i.tag, min(int(i.lines), 10000), min(float(i.delay), 1.0))
+
+
+@background
+def tagged(tag, lines, delay):
+    """Numbered lines carrying the client's tag: a reader can check every line
+    arrives exactly once, in order, and that no other job's line is mixed in."""
+    for i in range(lines):
+        print("%s %05d" % (tag, i))
+        if delay:
+            time.sleep(delay)
+    return lines
 
 
 class hostile:

@@ -58,12 +58,14 @@ class Busy(Exception):
 class _Running:
     """What this process knows of a job it runs: its sink and its thread."""
 
-    __slots__ = ("id", "sink", "done", "cancelled", "progress", "flush_lock", "pending", "skipped", "final")
+    __slots__ = ("id", "sink", "done", "started", "cancelled", "progress", "flush_lock", "pending", "skipped",
+                 "final")
 
     def __init__(self, job_id: str, sink: Sink) -> None:
         self.id = job_id
         self.sink = sink  # the capture writes here; flushes move it to the store
         self.done = threading.Event()
+        self.started = False  # a queued job reads its cancel flag when it starts instead
         self.cancelled = False
         self.progress: Optional[Dict[str, Any]] = None  # written at the next flush
         self.flush_lock = threading.Lock()
@@ -265,6 +267,7 @@ class _Runner:
             return
         capture.route(running.sink, on_flush=lambda: self.flush(running))
         _enter(running)
+        running.started = True
         now = time.time()
         self.store.update(running.id, status=JobStatus.RUNNING.value, started=now, heartbeat=now,
                           runner="%d@%s" % (os.getpid(), socket.gethostname()))
@@ -432,7 +435,7 @@ class _Runner:
                     self.flush(running)
                     if beat:
                         self.store.update(running.id, heartbeat=time.time())
-                    if not running.cancelled:
+                    if running.started and not running.cancelled:
                         record = self.store.get(running.id)
                         if record is not None and record["cancel"]:
                             self._cancel_local(running)
