@@ -270,6 +270,13 @@ def fmt_time(seconds):
     return "%.1f µs" % (seconds * 1e6)
 
 
+def load_average():
+    try:
+        return "%.2f" % os.getloadavg()[0]
+    except OSError:
+        return "n/a"
+
+
 def rss_bytes():
     try:
         with open("/proc/self/statm") as f:
@@ -938,6 +945,7 @@ def main(argv=None):
 
     notes = []
     rows, met = [], []
+    load_start = load_average()  # a shared machine: other work skews both sides of a ratio less than its times
     t_start = time.perf_counter()
     for bench in (bench_capture, bench_poll, bench_serve):
         name, ours, base, target = bench(scale, notes)
@@ -985,9 +993,11 @@ def main(argv=None):
     print()
     for note in notes:
         print("- " + note)
-    print("- python %s, web.py %s, rq %s, redis-py %s, %s, %d CPUs, total %.1f s" % (
-        sys.version.split()[0], web.__version__, __import__("rq").__version__, __import__("redis").__version__,
-        redis_server_version(), os.cpu_count() or 0, time.perf_counter() - t_start))
+    print("- python %s, web.py %s, rq %s, redis-py %s, %s, %d CPUs, load average %s at the start, %s at "
+          "the end, total %.1f s" % (
+              sys.version.split()[0], web.__version__, __import__("rq").__version__,
+              __import__("redis").__version__, redis_server_version(), os.cpu_count() or 0, load_start,
+              load_average(), time.perf_counter() - t_start))
     print()
     good = [n for n, ok in met if ok]
     bad = [n for n, ok in met if not ok]

@@ -18,7 +18,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 cd "$ROOT"
 set +e
-"$PY" -m pytest -q "$@" tests
+# arguments replace the default (everything): scripts/test.sh tests/reliability -s
+if [ $# -eq 0 ]; then set -- tests; fi
+"$PY" -m pytest -q "$@"
 status=$?
 [ $status -eq 5 ] && echo "no tests ran" >&2
 exit $status

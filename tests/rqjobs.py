@@ -1,5 +1,6 @@
 """Jobs for the RQ tests; `rq worker --path tests` imports this module."""
 import os
+import sys
 import time
 
 import web
@@ -32,3 +33,12 @@ def show_ctx():
 def failing():
     print("about to fail")
     raise KeyError("missing")
+
+
+@background(queue=QUEUE)
+def exits(how):
+    """Ends its worker's job the hard way: sys.exit() or os._exit()."""
+    print("about to %s" % how, flush=True)
+    if how == "sys.exit":
+        sys.exit(3)
+    os._exit(3)
