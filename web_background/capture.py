@@ -56,6 +56,9 @@ class Sink:
             self._writers.append((w, cancellable))
             return w
 
+    def has_output(self) -> bool:
+        return bool(self._buf.tell())
+
     def drain(self) -> str:
         """Everything written since the last drain; later writes go to a new buffer."""
         with self._lock:

@@ -46,7 +46,8 @@ def _from_environment(defaults: Dict[str, Any]) -> Dict[str, Any]:
                 raise ValueError("WEB_BACKGROUND_%s=%r is not a valid %s" % (key.upper(), raw, key)) from None
     return settings
 
-FLUSH_INTERVAL = 0.1  # seconds between batched writes of output to the store
+FLUSH_INTERVAL = 0.1  # seconds between batched writes of a job's output to the store
+TICK = 0.01  # how soon output after a quiet spell is written (the first line, mostly)
 HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process's jobs
 HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
 
@@ -59,7 +60,7 @@ class _Running:
     """What this process knows of a job it runs: its sink and its thread."""
 
     __slots__ = ("id", "sink", "done", "started", "cancelled", "progress", "flush_lock", "pending", "skipped",
-                 "final")
+                 "final", "flushed")
 
     def __init__(self, job_id: str, sink: Sink) -> None:
         self.id = job_id
@@ -72,6 +73,7 @@ class _Running:
         self.pending = ""  # output the store could not take yet (it is retried)
         self.skipped = 0  # characters before ``pending`` already past max_output
         self.final: Optional[Dict[str, Any]] = None  # the end, until the store has it
+        self.flushed = 0.0  # time.monotonic() of the last flush
 
 
 _local = threading.local()
@@ -187,7 +189,7 @@ class _Runner:
         if self.uses_rq(queue):
             return self._start_rq(func, args, kwargs or {}, ctx, queue, sink, fields)
         self._ensure_process()
-        self.expire()  # every start, so max_jobs holds exactly (cheap when nothing is due)
+        self.expire(throttle=0.2)
         job_id = secrets.token_urlsafe(16)
         now = time.time()
         record = self._new_record(job_id, func, now, fields)
@@ -303,6 +305,7 @@ class _Runner:
     def flush(self, running: _Running) -> None:
         """Move what the job wrote since the last flush into the store."""
         with running.flush_lock:
+            running.flushed = time.monotonic()
             text = running.pending + running.sink.drain()
             over = max(0, len(text) - self.store.max_output)  # only the newest part can be kept
             if text or running.skipped:
@@ -420,22 +423,24 @@ class _Runner:
         threading.Thread(target=self._maintain, name="web_background-flusher", daemon=True).start()
 
     def _maintain(self) -> None:
-        """Flush output every FLUSH_INTERVAL, pick up cancels made elsewhere,
-        mark this process's jobs alive and expire old jobs about once a second."""
-        last_beat = time.monotonic()
-        while not self._closed.wait(FLUSH_INTERVAL):
-            beat = time.monotonic() - last_beat >= HEARTBEAT_INTERVAL
-            if beat:
-                last_beat = time.monotonic()
+        """Write output out (new output within a TICK when nothing was written
+        for FLUSH_INTERVAL, else batched every FLUSH_INTERVAL), pick up cancels
+        made elsewhere, mark this process's jobs alive, expire old jobs."""
+        last_beat = last_check = time.monotonic()
+        while not self._closed.wait(TICK if self._local else 0.25):
+            now = time.monotonic()
+            beat, check = now - last_beat >= HEARTBEAT_INTERVAL, now - last_check >= FLUSH_INTERVAL
+            last_beat, last_check = (now if beat else last_beat), (now if check else last_check)
             for running in list(self._local.values()):
                 try:
                     if running.final is not None:
                         self._write_end(running)
                         continue
-                    self.flush(running)
+                    if now - running.flushed >= FLUSH_INTERVAL and (check or running.sink.has_output()):
+                        self.flush(running)
                     if beat:
                         self.store.update(running.id, heartbeat=time.time())
-                    if running.started and not running.cancelled:
+                    if check and running.started and not running.cancelled:
                         record = self.store.get(running.id)
                         if record is not None and record["cancel"]:
                             self._cancel_local(running)
