@@ -32,12 +32,13 @@ def rq_command():
 class Workers:
     """Stock `rq worker` processes (the default forking Worker) for the test."""
 
-    def __init__(self, redis_url, queues, path, count=1):
+    def __init__(self, redis_url, queues, path, count=1, options=()):
         self.redis_url, self.procs = redis_url, []
         env = dict(os.environ, WEB_BACKGROUND_STORE=redis_url, PYTHONPATH=ROOT)
         for _ in range(count):
             self.procs.append(subprocess.Popen(
-                [rq_command(), "worker", "--url", redis_url, "--path", path, "--logging_level", "WARNING"] + queues,
+                [rq_command(), "worker", "--url", redis_url, "--path", path, "--logging_level", "WARNING"]
+                + list(options) + list(queues),
                 cwd=path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True))
         import redis
         import rq
@@ -62,8 +63,8 @@ def redis_url(url_of_store):
 def workers(redis_url):
     started = []
 
-    def start(queues=(rqjobs.QUEUE,), path=os.path.join(ROOT, "tests"), count=1):
-        w = Workers(redis_url, list(queues), path, count)
+    def start(queues=(rqjobs.QUEUE,), path=os.path.join(ROOT, "tests"), count=1, options=()):
+        w = Workers(redis_url, list(queues), path, count, options)
         started.append(w)
         return w
 
@@ -94,7 +95,7 @@ def test_a_jobs_output_appears_in_polls_while_an_rq_worker_runs_it(workers):
 
 
 def test_two_web_processes_serve_the_same_rq_job(redis_url, workers):
-    workers(queues=["default"], path=CLUSTER)
+    workers(queues=[], path=CLUSTER, options=["-c", "worker_settings"], count=2)  # the README's two workers
     with cluster_app(redis_url) as a, cluster_app(redis_url) as b:
         status, headers, _ = get(a.url + "/?steps=5&delay=0.05&name=Ada")
         assert status == 303
