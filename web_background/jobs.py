@@ -31,6 +31,10 @@ DEFAULTS: Dict[str, Any] = {
     "max_streams": 4,  # live streams holding a server thread at once, per process
 }
 EXECUTORS = ("threads", "rq")
+FLUSH_INTERVAL = 0.1  # seconds between batched writes of a job's output to the store
+TICK = 0.01  # how soon output after a quiet spell is written (the first line, mostly)
+HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process's jobs
+HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
 
 
 def _from_environment(defaults: Dict[str, Any]) -> Dict[str, Any]:
@@ -46,10 +50,6 @@ def _from_environment(defaults: Dict[str, Any]) -> Dict[str, Any]:
                 raise ValueError("WEB_BACKGROUND_%s=%r is not a valid %s" % (key.upper(), raw, key)) from None
     return settings
 
-FLUSH_INTERVAL = 0.1  # seconds between batched writes of a job's output to the store
-TICK = 0.01  # how soon output after a quiet spell is written (the first line, mostly)
-HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process's jobs
-HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
 
 
 class Busy(Exception):
@@ -127,12 +127,32 @@ class Job:
             raise LookupError("job %s is no longer retained" % self.id)
         return cut_marker(got[2]) + got[0]
 
-    result = property(lambda self: self._get("result"), doc="The function's return value.")
-    error = property(lambda self: self._get("error"), doc="Traceback text, or None.")
-    progress = property(lambda self: self._get("progress"), doc="None or {done, total, message}.")
-    created = property(lambda self: self._get("created"))
-    started = property(lambda self: self._get("started"))
-    finished = property(lambda self: self._get("finished"))
+    @property
+    def result(self) -> Any:
+        """The function's return value (from SQLite or Redis: as JSON, else its repr)."""
+        return self._get("result")
+
+    @property
+    def error(self) -> Optional[str]:
+        """The traceback of a failed job, else None."""
+        return self._get("error")
+
+    @property
+    def progress(self) -> Optional[Dict[str, Any]]:
+        """None, or ``{"done", "total", "message"}`` as the job last reported."""
+        return self._get("progress")
+
+    @property
+    def created(self) -> float:
+        return self._get("created")
+
+    @property
+    def started(self) -> Optional[float]:
+        return self._get("started")
+
+    @property
+    def finished(self) -> Optional[float]:
+        return self._get("finished")
 
     def cancel(self) -> bool:
         """Ask the job to stop; False when it has already ended (or is unknown)."""
