@@ -7,7 +7,6 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import web_background  # noqa: E402
 from web_background import DEFAULTS, configure  # noqa: E402
 
 

@@ -8,10 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from web_background import background, configure, threaddb
+from web_background import background, threaddb
 
 import apps
-from conftest import wait_for
 from servers import apps_server, free_port, get
 
 app = apps.app

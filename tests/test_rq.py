@@ -1,7 +1,6 @@
 """Jobs run by real `rq worker` processes, served by real web processes, through a real Redis."""
 import json
 import os
-import pickle
 import shutil
 import signal
 import subprocess
@@ -10,7 +9,6 @@ import time
 
 import pytest
 
-import web_background
 from web_background import StoreError, background, configure, threaddb
 from web_background.jobs import HEARTBEAT_TIMEOUT, _runner
 

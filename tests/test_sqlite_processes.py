@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
 

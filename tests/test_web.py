@@ -1,12 +1,11 @@
 """The web glue through app.request: redirects, job pages, formats and bad input."""
 import json
-import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import web
 
-from web_background import DEFAULTS, configure, threaddb
+from web_background import configure, threaddb
 
 import apps
 from conftest import wait_for

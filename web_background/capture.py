@@ -67,7 +67,7 @@ class Sink:
             old, self._buf = self._buf, io.StringIO()
             for w, cancellable in self._writers:
                 if not (cancellable and self._cancelled):
-                    w.__setstate__((self._buf.write, (), None, None))
+                    w.__setstate__((self._buf.write, (), None, None))  # type: ignore[attr-defined]
         # no write can reach ``old`` now: a partial reads its target and calls
         # it inside one C call, which the swaps above cannot interleave with
         return old.getvalue()
@@ -78,7 +78,7 @@ class Sink:
             self._cancelled = True
             for w, cancellable in self._writers:
                 if cancellable:
-                    w.__setstate__((raise_cancelled, (), None, None))
+                    w.__setstate__((raise_cancelled, (), None, None))  # type: ignore[attr-defined]
 
 
 class _StreamProxy(threading.local):
@@ -138,9 +138,10 @@ def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable
     install()
     w = sink.writer(cancellable)
     for proxy in _proxies.values():
-        proxy.write = w
+        # the calling thread's own attribute (the proxy is a threading.local)
+        proxy.write = w  # type: ignore[method-assign]
         if on_flush is not None:
-            proxy.flush = on_flush
+            proxy.flush = on_flush  # type: ignore[method-assign]
     _here.log = sink.writer(cancellable=False)  # logging itself never raises Cancelled
     _here.sink = sink
 
@@ -246,7 +247,7 @@ def run_process(args: Any, **kwargs: Any) -> "subprocess.CompletedProcess[str]":
             proc.kill()
             raise
         returncode = proc.wait()
-    done = subprocess.CompletedProcess(args, returncode)
+    done: "subprocess.CompletedProcess[str]" = subprocess.CompletedProcess(args, returncode)
     if check:
         done.check_returncode()
     return done

@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from . import capture
 from .capture import Cancelled, Sink, raise_cancelled
@@ -315,6 +315,7 @@ class _Runner:
             log.error("job %s: could not record its end yet: %s", running.id, e)
 
     def _write_end(self, running: _Running) -> None:
+        assert running.final is not None
         self.flush(running)
         self.store.update(running.id, **running.final)
         self._local.pop(running.id, None)

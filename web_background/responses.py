@@ -315,7 +315,7 @@ def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
         '<style nonce="%s">%s</style></head><body>' % (nonce, _STYLE),
         '<main id="job" data-offset="%d" data-state="%s">' % (offset, esc(json.dumps(state))),
         "<h1>%s</h1>" % esc(name),
-        '<div class="meta"><span>Status: <strong id="status" class="%s">%s</strong></span>' % (esc(status), esc(status)),
+        '<div class="meta"><span>Status: <strong id="status" class="{0}">{0}</strong></span>'.format(esc(status)),
         '<span>Elapsed: <span id="elapsed">%s</span></span>' % esc(_elapsed(record)),
         '<form id="cancel" method="post" action="?_t=%s&amp;_action=cancel"%s>'
         '<button type="submit">Cancel</button></form></div>' % (esc(record["id"]), "" if running else " hidden"),

@@ -109,14 +109,14 @@ def background(func: Optional[F] = None, *, queue: Optional[str] = None) -> Any:
     @functools.wraps(func)
     def start(*args: Any, **kwargs: Any) -> Job:
         state: Optional[_RequestState] = getattr(_request, "state", None)
-        first = state is not None and state.job is None
+        first = state if state is not None and state.job is None else None
         runner = _runner()
         ctx = _plain_ctx() if runner.uses_rq(queue) else _snapshot_ctx()
-        job = runner.start(func, args, kwargs, sink=state.sink if first else None, ctx=ctx, queue=queue,
+        job = runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx, queue=queue,
                            name=getattr(func, "__qualname__", repr(func)),
                            owner=state.owner if state is not None else None)
-        if first:
-            state.job = job
+        if first is not None:
+            first.job = job
         return job
 
     return start

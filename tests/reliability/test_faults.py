@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from web_background import Thread, background, threaddb
+from web_background import Thread, background
 from web_background.jobs import HEARTBEAT_TIMEOUT
 
 import apps

@@ -14,7 +14,7 @@ import string
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, assume, currently_in_test_context, event, given, settings
+from hypothesis import HealthCheck, Phase, assume, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
 from web_background import background
@@ -41,6 +41,7 @@ ERROR_BODY_LIMIT = 200
 def examples(n):
     """Hypothesis settings for these properties: n examples, reproducible, no deadline."""
     return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    phases=[Phase.explicit, Phase.generate, Phase.shrink],  # no slow "explain" of failures
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large, HealthCheck.filter_too_much])
 

@@ -18,7 +18,7 @@ from . import FINISHED, Store, StoreError, jsonable
 try:
     import redis
 except ImportError:  # pragma: no cover - exercised only without the extra
-    redis = None
+    redis = None  # type: ignore[assignment]
 
 _APPEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -90,7 +90,7 @@ class RedisStore(Store):
 
     def create(self, record: Dict[str, Any]) -> None:
         key = _keys(record["id"])[0]
-        fields = {k: json.dumps(jsonable(v)) for k, v in record.items()}
+        fields: Dict[str, Any] = {k: json.dumps(jsonable(v)) for k, v in record.items()}
         fields.update(end=0, cut=0, n=0)
         pipe = self.client.pipeline()
         pipe.hset(key, mapping=fields)
