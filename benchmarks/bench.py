@@ -288,40 +288,64 @@ def rss_bytes():
 # -- the benchmarks ----------------------------------------------------------------
 
 
+def capture_rounds(store, label, n, rounds, notes):
+    """The capture rows: a @background job printing n short lines (the loop
+    timed inside the job) vs the same loop into a StringIO in a plain thread,
+    with ``configure(store=store)``; alternating rounds after a warm-up round of
+    each.  The first measured job's output is read back whole from the store
+    and compared; every later one's end offset is checked over HTTP.  Each job
+    is deleted after its round, so the store is the same size every round.
+    Returns (best loop in the job, best baseline)."""
+    try:
+        # Keep all of it (1M lines are ~11.9 MB): max_output is not what is measured.
+        configure(**dict(DEFAULTS, store=store, max_output=max(16_000_000, 16 * n)))
+        runner = web_background.jobs._runner()
+        expected = "".join("line %d\n" % i for i in range(n))
+        totals, checked = [], []
+
+        def ours():
+            t0 = time.perf_counter()
+            job = finished_job(print_lines, n)
+            totals.append(time.perf_counter() - t0)
+            loop = job.result
+            if not checked:  # once: everything printed is in the store, in order
+                got = runner.store.read(job.id, 0)
+                if got is None or got[0] != expected or got[1:] != (len(expected), 0):
+                    raise RuntimeError("the %s store kept %r characters (cut %r), not the %d printed" % (
+                        label, got and got[1], got and got[2], len(expected)))
+                checked.append(True)
+            elif job_end(job.id) != len(expected):
+                raise RuntimeError("job kept %d characters, expected %d" % (job_end(job.id), len(expected)))
+            runner.store.delete(job.id)
+            return loop
+
+        def base():
+            t, length = baseline_print_lines(n)
+            if length != len(expected):
+                raise RuntimeError("baseline wrote %d characters, expected %d" % (length, len(expected)))
+            return t
+
+        base()  # warm-up
+        ours()  # warm-up, checked whole; the measured jobs are checked by their end offset
+        totals.clear()
+        t_ours, t_base = alternate(rounds, ours, base)
+    finally:
+        configure(**dict(DEFAULTS, store="memory://"))
+    a, b = min(t_ours), min(t_base)
+    notes.append("capture, %s store: %d lines, %d rounds; loop in job best %s, median %s (all: %s); "
+                 "baseline best %s, median %s; start-to-finished (job.wait) best %s, median %s (all: %s), "
+                 "i.e. %s after the loop at best" % (
+                     label, n, rounds, fmt_time(a), fmt_time(statistics.median(t_ours)),
+                     ", ".join(fmt_time(x) for x in t_ours), fmt_time(b),
+                     fmt_time(statistics.median(t_base)), fmt_time(min(totals)),
+                     fmt_time(statistics.median(totals)), ", ".join(fmt_time(x) for x in totals),
+                     fmt_time(min(tot - loop for tot, loop in zip(totals, t_ours)))))
+    return a, b
+
+
 def bench_capture(scale, notes):
     n = 1_000_000 * scale
-    rounds = 3 if scale == 1 else 5
-    # Keep all of it (1M lines are ~11.9 MB): max_output is not what is measured.
-    configure(**dict(DEFAULTS, store="memory://", max_output=16_000_000 * scale))
-    expected = None
-    totals = []
-
-    def ours():
-        nonlocal expected
-        t0 = time.perf_counter()
-        job = finished_job(print_lines, n)
-        totals.append(time.perf_counter() - t0)
-        if expected is not None:
-            end = job_end(job.id)
-            if end != expected:
-                raise RuntimeError("job kept %d characters, expected %d" % (end, expected))
-        return job.result
-
-    def base():
-        nonlocal expected
-        t, length = baseline_print_lines(n)
-        expected = length
-        return t
-
-    base()  # warm-up, and the expected output length
-    ours()
-    totals.clear()
-    t_ours, t_base = alternate(rounds, ours, base)
-    a, b = min(t_ours), min(t_base)
-    notes.append("capture: %d lines, best of %d; loop in job %s (all rounds: %s), baseline %s (%s); "
-                 "job start-to-wait %s best" % (
-                     n, rounds, fmt_time(a), ", ".join(fmt_time(x) for x in t_ours),
-                     fmt_time(b), ", ".join(fmt_time(x) for x in t_base), fmt_time(min(totals))))
+    a, b = capture_rounds("memory://", "memory", n, 3 if scale == 1 else 5, notes)
     return ("capture %dM lines" % (n // 1_000_000), a, b, 2.0)
 
 
@@ -443,53 +467,12 @@ def bench_memory(scale, notes):
 
 def bench_capture_sqlite(scale, notes):
     n = 1_000_000 * scale
-    rounds = 3 if scale == 1 else 5
     tmp = tempfile.mkdtemp(prefix="wb-bench-")
     try:
-        configure(**dict(DEFAULTS, store="sqlite:///%s" % os.path.join(tmp, "jobs.db"),
-                         max_output=16_000_000 * scale))
-        runner = web_background.jobs._runner()
-        expected = "".join("line %d\n" % i for i in range(n))
-        totals, checked = [], []
-
-        def ours():
-            t0 = time.perf_counter()
-            job = finished_job(print_lines, n)
-            totals.append(time.perf_counter() - t0)
-            loop = job.result
-            if not checked:  # once: everything printed is in the SQLite file, in order
-                got = runner.store.read(job.id, 0)
-                if got is None or got[0] != expected or got[1:] != (len(expected), 0):
-                    raise RuntimeError("SQLite kept %r characters (cut %r), not the %d printed" % (
-                        got and got[1], got and got[2], len(expected)))
-                checked.append(True)
-            elif job_end(job.id) != len(expected):
-                raise RuntimeError("job kept %d characters, expected %d" % (job_end(job.id), len(expected)))
-            runner.store.delete(job.id)  # keep the file the same size from round to round
-            return loop
-
-        def base():
-            t, length = baseline_print_lines(n)
-            if length != len(expected):
-                raise RuntimeError("baseline wrote %d characters, expected %d" % (length, len(expected)))
-            return t
-
-        base()  # warm-up
-        ours()
-        totals.clear()
-        t_ours, t_base = alternate(rounds, ours, base)
+        a, b = capture_rounds("sqlite:///%s" % os.path.join(tmp, "jobs.db"), "SQLite", n,
+                              3 if scale == 1 else 5, notes)
     finally:
-        configure(**dict(DEFAULTS, store="memory://"))
         shutil.rmtree(tmp, ignore_errors=True)
-    a, b = min(t_ours), min(t_base)
-    notes.append("capture, SQLite: %d lines, %d rounds; loop in job best %s, median %s (all: %s); "
-                 "baseline best %s, median %s; start-to-finished (job.wait) best %s, median %s (all: %s), "
-                 "i.e. %s after the loop at best" % (
-                     n, rounds, fmt_time(a), fmt_time(statistics.median(t_ours)),
-                     ", ".join(fmt_time(x) for x in t_ours), fmt_time(b),
-                     fmt_time(statistics.median(t_base)), fmt_time(min(totals)),
-                     fmt_time(statistics.median(totals)), ", ".join(fmt_time(x) for x in totals),
-                     fmt_time(min(tot - loop for tot, loop in zip(totals, t_ours)))))
     return ("capture %dM lines, SQLite store" % (n // 1_000_000), a, b, 3.0)
 
 
@@ -721,50 +704,7 @@ class RQWorker:
 
 def bench_capture_redis(redis_url, scale, notes):
     n = 100_000 * scale
-    rounds = 7 if scale == 1 else 15
-    try:
-        configure(**dict(DEFAULTS, store=redis_url, max_output=16_000_000 * scale))
-        runner = web_background.jobs._runner()
-        expected = "".join("line %d\n" % i for i in range(n))
-        totals, checked = [], []
-
-        def ours():
-            t0 = time.perf_counter()
-            job = finished_job(print_lines, n)
-            totals.append(time.perf_counter() - t0)
-            loop = job.result
-            if not checked:  # once: everything printed is in Redis, in order
-                got = runner.store.read(job.id, 0)
-                if got is None or got[0] != expected or got[1:] != (len(expected), 0):
-                    raise RuntimeError("Redis kept %r characters (cut %r), not the %d printed" % (
-                        got and got[1], got and got[2], len(expected)))
-                checked.append(True)
-            elif job_end(job.id) != len(expected):
-                raise RuntimeError("job kept %d characters, expected %d" % (job_end(job.id), len(expected)))
-            runner.store.delete(job.id)  # keep Redis the same size from round to round
-            return loop
-
-        def base():
-            t, length = baseline_print_lines(n)
-            if length != len(expected):
-                raise RuntimeError("baseline wrote %d characters, expected %d" % (length, len(expected)))
-            return t
-
-        base()  # warm-up
-        ours()
-        totals.clear()
-        t_ours, t_base = alternate(rounds, ours, base)
-    finally:
-        configure(**dict(DEFAULTS, store="memory://"))
-    a, b = min(t_ours), min(t_base)
-    notes.append("capture, Redis: %d lines, %d rounds; loop in job best %s, median %s (all: %s); "
-                 "baseline best %s, median %s; start-to-finished (job.wait) best %s, median %s (all: %s), "
-                 "i.e. %s after the loop at best" % (
-                     n, rounds, fmt_time(a), fmt_time(statistics.median(t_ours)),
-                     ", ".join(fmt_time(x) for x in t_ours), fmt_time(b),
-                     fmt_time(statistics.median(t_base)), fmt_time(min(totals)),
-                     fmt_time(statistics.median(totals)), ", ".join(fmt_time(x) for x in totals),
-                     fmt_time(min(tot - loop for tot, loop in zip(totals, t_ours)))))
+    a, b = capture_rounds(redis_url, "Redis", n, 7 if scale == 1 else 15, notes)
     return ("capture %dk lines, Redis store" % (n // 1000), a, b)
 
 

@@ -1,25 +1,37 @@
 """Job functions for the Redis/RQ rows of benchmarks/bench.py.
 
-A stock ``rq worker --path benchmarks`` imports this module in every
-work-horse (the default Worker forks one per job; the worker itself never
-imports job modules), so it imports nothing but the standard library and rq:
-the plain RQ job pays for nothing of web_background.
+Two stock ``rq worker`` processes run them, each on its own queue:
+
+- ``QUEUE``: the worker the README recommends, ``rq worker -c rqbench_settings``
+  (benchmarks/rqbench_settings.py, RQ's settings module), which imports this
+  module and web_background (with it web.py) once, in the worker, before it
+  forks a work-horse for each job;
+- ``QUEUE_COLD``: a plain ``rq worker --path benchmarks``, which imports nothing
+  before it forks: each work-horse imports this module (for the plain RQ job)
+  or web_background and this module (for the RQ executor's job), as RQ's
+  default forking Worker does.
+
+This module imports nothing but the standard library and rq, so the plain RQ
+job pays for nothing of web_background in either worker.
 
 bench.py makes the web_background jobs out of ``first_line`` itself:
 ``background(first_line)`` (the thread executor) and
-``background(queue=QUEUE)(first_line)`` (the RQ executor, whose work-horse
-runs ``web_background.executors.rq_entry``, which imports web_background and
-then ``rqbench_jobs:first_line``).  The work-horse's store is the
+``background(queue=QUEUE)(first_line)``, ``background(queue=QUEUE_COLD)(first_line)``
+(the RQ executor, whose work-horse runs ``web_background.executors.rq_entry``,
+which imports web_background, unless the worker preloaded it, and then
+``rqbench_jobs:first_line``).  The work-horse's store is the
 ``WEB_BACKGROUND_STORE`` bench.py puts in the worker's environment (web_background
 reads its settings from the environment on import), so nothing here calls
 configure().
 """
 
+import sys
 import time
 
 from rq import get_current_job
 
-QUEUE = "wbbench"
+QUEUE = "wbbench"  # the worker with the settings module (preloaded)
+QUEUE_COLD = "wbbench-cold"  # the worker without it
 MAX_PAUSE = 5.0  # whatever it is asked, no job here stays running longer
 
 
@@ -38,11 +50,14 @@ def first_line(tag, pause=0.0):
 
 def plain_first_line(tag, pause=0.0):
     """The same as a plain RQ job: the line also goes into ``job.meta``, where
-    a poll with ``rq.job.Job.fetch`` sees it at once."""
+    a poll with ``job.get_meta()`` sees it at once.  ``meta["preloaded"]`` says
+    whether the work-horse found web_background already imported (by the
+    worker's settings module, before the fork)."""
     line = line_for(tag)
     print(line)
     job = get_current_job()
     job.meta["line"] = line
+    job.meta["preloaded"] = "web_background" in sys.modules
     job.save_meta()
     if pause:
         time.sleep(min(pause, MAX_PAUSE))

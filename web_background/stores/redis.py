@@ -53,11 +53,11 @@ local h = redis.call('HMGET', KEYS[1], 'end', 'cut')
 if not h[1] then return false end
 local e, cut = tonumber(h[1]), tonumber(h[2] or '0')
 local start = math.max(tonumber(ARGV[1]), cut)
-if start >= e then return {h[1], tostring(cut), tostring(start), {}} end
+if start >= e then return {h[1], string.format('%d', cut), string.format('%d', start), {}} end
 local hit = redis.call('ZREVRANGEBYSCORE', KEYS[3], start, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
 local first = redis.call('ZRANGE', KEYS[3], 0, 0)
 local i = tonumber(hit[1]) - tonumber(first[1])
-return {h[1], tostring(cut), hit[2], redis.call('LRANGE', KEYS[2], i, -1)}
+return {h[1], string.format('%d', cut), hit[2], redis.call('LRANGE', KEYS[2], i, -1)}
 """
 
 _NUMERIC = ("end", "cut", "n")
@@ -129,10 +129,11 @@ class RedisStore(Store):
             self._call(self._append, keys=list(_keys(job_id)), args=[text, len(text), self.max_output, skipped])
 
     def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
-        got = self._call(self._read, keys=list(_keys(job_id)), args=[offset])
+        # Lua numbers are doubles: any offset past 2**52 is past the end anyway
+        got = self._call(self._read, keys=list(_keys(job_id)), args=[min(offset, 2 ** 52)])
         if not got:
             return None
-        end, cut, chunk_start, chunks = int(got[0]), int(got[1]), int(got[2]), got[3]
+        end, cut, chunk_start, chunks = int(got[0]), int(got[1]), int(float(got[2])), got[3]
         start = max(offset, cut)
         if start >= end or not chunks:
             return "", end, cut

@@ -1,0 +1,20 @@
+"""RQ settings of the preloaded worker of bench.py's first-line rows:
+``rq worker -c rqbench_settings --path benchmarks`` (run in benchmarks/), as
+the README recommends for real workers (examples/cluster/worker_settings.py).
+
+RQ imports this module once, in the worker, before it forks a work-horse for
+each job: importing the job module and web_background here (web_background
+imports web.py and ``web_background.executors``, where ``rq_entry`` lives)
+loads them once instead of in every work-horse.
+"""
+import os
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [here, os.path.dirname(here)]  # the jobs, and web_background when not installed
+
+import rqbench_jobs  # noqa: E402  (preloaded: the work-horses inherit it)
+import web_background  # noqa: E402,F401  (and web.py: what the RQ executor's job needs)
+
+REDIS_URL = os.environ["WEB_BACKGROUND_STORE"]  # bench.py starts the worker with it
+QUEUES = [rqbench_jobs.QUEUE]
