@@ -621,8 +621,9 @@ def bench_poll_processes(scale, notes):
 # -- the Redis and RQ rows ---------------------------------------------------------------
 
 RQ_PAUSE = 0.2  # s the first-line job stays running after its line (> FLUSH_INTERVAL: still live when seen)
-POLL_PAUSE = 0.001  # s between two polls of a first-line loop
+POLL_PAUSE = 0.0002  # s between two polls of every first-line loop (the same loop for every kind)
 FIRST_LINE_TIMEOUT = 30.0  # s any job of the first-line rows may take to show its line or to end
+RQ_SETTINGS = "rqbench_settings"  # benchmarks/rqbench_settings.py: the preloaded worker's RQ settings module
 
 
 def redis_requirements():
@@ -662,13 +663,18 @@ def redis_server_version():
 
 class RQWorker:
     """One stock ``rq worker`` (the default forking Worker class) on ``queue``,
-    importing job modules from benchmarks/, in its own process group."""
+    run in benchmarks/ with ``--path benchmarks``, in its own process group.
+    With ``settings`` (a module name) it is started the way the README
+    recommends, ``rq worker -c <settings>``: that module names the Redis URL and
+    the queues, and preloads the jobs; without, ``rq worker --url URL queue``."""
 
-    def __init__(self, command, redis_url, queue):
+    def __init__(self, command, redis_url, queue, settings=None):
+        self.queue = queue
         self.log = tempfile.TemporaryFile(mode="w+")
         env = dict(os.environ, WEB_BACKGROUND_STORE=redis_url, PYTHONPATH=ROOT)
+        how = ["-c", settings] if settings else ["--url", redis_url, queue]
         self.proc = subprocess.Popen(
-            [command, "worker", "--url", redis_url, "--path", BENCH_DIR, "--logging_level", "WARNING", queue],
+            [command, "worker", "--path", BENCH_DIR, "--logging_level", "WARNING"] + how,
             cwd=BENCH_DIR, env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True)
 
     def output(self):
@@ -680,7 +686,7 @@ class RQWorker:
         import rq
 
         deadline = time.monotonic() + timeout
-        while not rq.Worker.all(connection=conn):
+        while not rq.Worker.all(connection=conn, queue=rq.Queue(self.queue, connection=conn)):
             if self.proc.poll() is not None:
                 raise RuntimeError("rq worker exited with %s:\n%s" % (self.proc.returncode, self.output()))
             if time.monotonic() > deadline:
@@ -729,8 +735,37 @@ def first_line_round(start, poll, tag):
     return handle, {"w0": w0, "call": t_call - t0, "printed": printed - w0, "visible": t1 - t0}, polls
 
 
+def first_line_kinds(kinds, rounds, warmup):
+    """Run every kind ``warmup + rounds`` times, one job at a time, each kind
+    going first in turn; {kind: [phases of each measured round]}, where phases
+    are seconds after the start call ("call" returned, "printed", "visible",
+    and what the kind's end function adds), "polls" and "live" (the line was
+    seen before the job finished)."""
+    names = list(kinds)
+    got = {name: [] for name in names}
+    for r in range(warmup + rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            start, poll, end = kinds[name]
+            handle, phases, polls = first_line_round(start, poll, "%s-%d" % (name.replace(" ", "_"), r))
+            ended = end(handle)  # nothing overlaps the next job
+            w0 = phases.pop("w0")
+            phases["polls"] = polls
+            for key in ("rq started", "body started"):
+                if ended.get(key) is not None:
+                    phases[key] = ended[key] - w0
+            phases["live"] = ended["finished"] is not None and w0 + phases["visible"] < ended["finished"]
+            if "preloaded" in ended:
+                phases["preloaded"] = ended["preloaded"]
+            if r >= warmup:
+                got[name].append(phases)
+    return got
+
+
 def bench_first_line(redis_url, rq_command, scale, notes):
-    """Rows 'first line visible': thread executor, RQ executor and plain RQ."""
+    """Rows 'first line visible': thread executor, RQ executor and plain RQ, the
+    RQ jobs run by a worker started with its settings module (preloaded); the
+    notes add a worker without it, and the thread executor on the memory store."""
     import redis
     import rq
 
@@ -741,32 +776,32 @@ def bench_first_line(redis_url, rq_command, scale, notes):
     rounds = 30 if scale == 1 else 60
     warmup = 2
     conn = redis.Redis.from_url(redis_url)
-    queue = rq.Queue(rqbench_jobs.QUEUE, connection=conn)
     line_thread = background(rqbench_jobs.first_line)
-    line_rq = background(queue=rqbench_jobs.QUEUE)(rqbench_jobs.first_line)
-    worker = None
+    workers = {}
     try:
         configure(**dict(DEFAULTS, store=redis_url))
-        runner = web_background.jobs._runner()
-        worker = RQWorker(rq_command, redis_url, rqbench_jobs.QUEUE)
-        worker.wait_registered(conn)
+        workers["preloaded"] = RQWorker(rq_command, redis_url, rqbench_jobs.QUEUE, settings=RQ_SETTINGS)
+        workers["no preload"] = RQWorker(rq_command, redis_url, rqbench_jobs.QUEUE_COLD)
+        for worker in workers.values():
+            worker.wait_registered(conn)
 
         def rq_times(job_id):
             j = rq.job.Job.fetch(job_id, connection=conn)
             return (j.started_at.timestamp() if j.started_at else None,
                     j.ended_at.timestamp() if j.ended_at else None)
 
-        def end_wb(job, rq_job=False):
-            """Wait for a web_background job; its (RQ start, body start, finished) wall times."""
+        def end_wb(job, worker=None):
+            """Wait for a web_background job: its RQ start, body start and end (wall times)."""
             if not job.wait(FIRST_LINE_TIMEOUT):
                 raise RuntimeError("job %s did not end within %ss" % (job.id, FIRST_LINE_TIMEOUT))
-            record = runner.store.get(job.id)
+            record = web_background.jobs._runner().store.get(job.id)
             if record["status"] != "done":
                 raise RuntimeError("job %s ended %s: %s%s" % (job.id, record["status"], record["error"],
-                                                             "\nworker:\n" + worker.output() if rq_job else ""))
-            return (rq_times(job.id)[0] if rq_job else None), record["started"], record["finished"]
+                                                             "\nworker:\n" + worker.output() if worker else ""))
+            return {"rq started": rq_times(job.id)[0] if worker else None, "body started": record["started"],
+                    "finished": record["finished"]}
 
-        def end_plain(job):
+        def end_plain(job, worker):
             deadline = time.monotonic() + FIRST_LINE_TIMEOUT
             while True:
                 status = job.get_status(refresh=True)
@@ -778,47 +813,49 @@ def bench_first_line(redis_url, rq_command, scale, notes):
                     raise RuntimeError("plain RQ job %s did not end within %ss" % (job.id, FIRST_LINE_TIMEOUT))
                 time.sleep(0.005)
             started, ended = rq_times(job.id)
-            return started, None, ended
+            return {"rq started": started, "finished": ended, "preloaded": job.get_meta()["preloaded"]}
 
-        def wb_poll(job):
-            return threaddb[job.id].output
+        # The polls: each kind's lightest public read of the job it started, one round trip or few:
+        def job_output(job):  # the Job that @background returned: flush of this process's sink, get, read
+            return job.output
 
-        def store_poll(job):  # what another process reads: no flush of this process's sink first
-            got = runner.store.read(job.id, 0)
+        def store_read(job):  # what another process reads: the store's own read, no flush first
+            got = web_background.jobs._runner().store.read(job.id, 0)
             return got[0] if got else ""
 
-        def plain_poll(job):
-            return rq.job.Job.fetch(job.id, connection=conn).meta.get("line", "")
+        def plain_meta(job):  # the rq Job that enqueue returned: one HGET of its meta
+            return job.get_meta(refresh=True).get("line", "")
 
         kinds = {  # name: (start, poll, wait for the end)
-            "thread": (lambda tag: line_thread(tag, RQ_PAUSE), wb_poll, end_wb),
-            "thread, store read": (lambda tag: line_thread(tag, RQ_PAUSE), store_poll, end_wb),
-            "RQ executor": (lambda tag: line_rq(tag, RQ_PAUSE), wb_poll, lambda job: end_wb(job, True)),
-            "plain RQ": (lambda tag: queue.enqueue(rqbench_jobs.plain_first_line, tag, RQ_PAUSE), plain_poll,
-                         end_plain),
+            "thread": (lambda tag: line_thread(tag, RQ_PAUSE), job_output, end_wb),
+            "thread, store read": (lambda tag: line_thread(tag, RQ_PAUSE), store_read, end_wb),
         }
-        names = list(kinds)
-        got = {name: [] for name in names}
-        for r in range(warmup + rounds):
-            k = r % len(names)
-            for name in names[k:] + names[:k]:  # every kind goes first in turn
-                start, poll, end = kinds[name]
-                handle, phases, polls = first_line_round(start, poll, "%s-%d" % (name.replace(" ", "_"), r))
-                rq_start, body_start, finished = end(handle)  # nothing overlaps the next job
-                w0 = phases.pop("w0")
-                phases["polls"] = polls
-                if rq_start is not None:
-                    phases["rq started"] = rq_start - w0
-                if body_start is not None:
-                    phases["body started"] = body_start - w0
-                phases["live"] = finished is not None and w0 + phases["visible"] < finished
-                if r >= warmup:
-                    got[name].append(phases)
+        for which, queue_name in (("", rqbench_jobs.QUEUE), (", no preload", rqbench_jobs.QUEUE_COLD)):
+            worker = workers["no preload" if which else "preloaded"]
+            queue = rq.Queue(queue_name, connection=conn)
+            line_rq = background(queue=queue_name)(rqbench_jobs.first_line)
+            kinds["RQ executor" + which] = (
+                lambda tag, line_rq=line_rq: line_rq(tag, RQ_PAUSE), job_output,
+                lambda job, worker=worker: end_wb(job, worker))
+            kinds["plain RQ" + which] = (
+                lambda tag, queue=queue: queue.enqueue(rqbench_jobs.plain_first_line, tag, RQ_PAUSE), plain_meta,
+                lambda job, worker=worker: end_plain(job, worker))
+        got = first_line_kinds(kinds, rounds, warmup)
+        # The thread executor on the default memory store (notes only), in its own rounds.
+        configure(**dict(DEFAULTS, store="memory://"))
+        got.update(first_line_kinds(
+            {"thread, memory store": (lambda tag: line_thread(tag, RQ_PAUSE), job_output, end_wb)}, rounds, warmup))
     finally:
         configure(**dict(DEFAULTS, store="memory://"))
-        if worker is not None:
+        for worker in workers.values():
             worker.stop()
         conn.close()
+
+    for name, want in (("plain RQ", True), ("plain RQ, no preload", False)):
+        found = [p["preloaded"] for p in got[name]]
+        if found != [want] * len(found):
+            raise RuntimeError("%s: %d/%d work-horses found web_background already imported, expected %s" % (
+                name, sum(found), len(found), "all" if want else "none"))
 
     def med(name, key):
         values = [p[key] for p in got[name] if key in p]
@@ -827,8 +864,7 @@ def bench_first_line(redis_url, rq_command, scale, notes):
     def t(x):
         return "n/a" if x is None else fmt_time(x)
 
-    a, a_store, b, c = (med(name, "visible") for name in names)
-    for name in names:
+    for name in got:
         notes.append(
             "first line, %s: %d rounds (+%d warm-up), medians from the call: returned %s, %s%s printed %s, "
             "visible %s (min %s, max %s); %g polls (median, %s pause); seen while the job still ran: %d/%d" % (
@@ -838,22 +874,39 @@ def bench_first_line(redis_url, rq_command, scale, notes):
                 t(med(name, "printed")), t(med(name, "visible")),
                 t(min(p["visible"] for p in got[name])), t(max(p["visible"] for p in got[name])),
                 med(name, "polls"), fmt_time(POLL_PAUSE), sum(p["live"] for p in got[name]), len(got[name])))
-    rq_gap = [p["body started"] - p["rq started"] for p in got["RQ executor"]]
-    flush_gap = [p["visible"] - p["printed"] for p in got["RQ executor"]]
-    plain_gap = [p["visible"] - p["printed"] for p in got["plain RQ"]]
-    notes.append("first line, where the RQ executor's extra time goes (medians): RQ work-horse started -> "
-                 "web_background job body started %s (rq_entry importing web_background and web.py in each "
-                 "new work-horse, its store and connection); printed -> visible %s (the work-horse's "
-                 "flusher thread, every FLUSH_INTERVAL=%s s), vs %s for the plain job's save_meta(); the "
-                 "thread executor polled with the store's own read (a') needs %s, vs %s when the poll "
-                 "flushes its sink (a)" % (
-                     t(statistics.median(rq_gap)), t(statistics.median(flush_gap)),
-                     web_background.jobs.FLUSH_INTERVAL, t(statistics.median(plain_gap)), t(a_store), t(a)))
-    notes.append("first line, what 50x would take: plain RQ's median %s / 50 = %s, while the thread "
-                 "executor's start call alone returns after %s and its job prints the line %s after the "
-                 "call (medians; with a Redis store the call makes 3 round trips and each threaddb poll "
-                 "several); the thread executor's own median is %s" % (
-                     t(c), t(c / 50), t(med("thread", "call")), t(med("thread", "printed")), t(a)))
+
+    def gap(name, since, until):
+        return t(statistics.median([p[until] - p[since] for p in got[name]]))
+
+    a, b, c = med("thread", "visible"), med("RQ executor", "visible"), med("plain RQ", "visible")
+    b0, c0 = med("RQ executor, no preload", "visible"), med("plain RQ, no preload", "visible")
+    notes.append("first line, the RQ rows' worker: stock `rq worker -c %s` (benchmarks/%s.py: REDIS_URL, QUEUES, "
+                 "and it imports rqbench_jobs and web_background, so web.py too, once, before the worker forks); "
+                 "every plain RQ work-horse of it found web_background imported. Without the settings module "
+                 "(`rq worker --url URL --path benchmarks QUEUE`, its work-horses import the job modules each "
+                 "time; same rounds, interleaved), medians: RQ executor visible %s (%.2fx its plain RQ, vs %.2fx "
+                 "preloaded), plain RQ %s; RQ work-horse started -> job body started %s without vs %s with the "
+                 "preload (the plain job's line printed %s vs %s after its work-horse started)" % (
+                     RQ_SETTINGS, RQ_SETTINGS, t(b0), b0 / c0, b / c, t(c0),
+                     gap("RQ executor, no preload", "rq started", "body started"),
+                     gap("RQ executor", "rq started", "body started"),
+                     gap("plain RQ, no preload", "rq started", "printed"), gap("plain RQ", "rq started", "printed")))
+    notes.append("first line, where the preloaded RQ executor's time goes (medians): RQ work-horse started -> job "
+                 "body started %s (rq_entry: a new store and Redis connection in each work-horse, reading and "
+                 "marking the record running); printed -> visible %s, vs %s for the plain job's save_meta(): the "
+                 "line waits in the work-horse's sink until its flusher thread, started idle when the job is, "
+                 "first wakes (it sleeps 0.25 s while it had no job, not TICK=%s s) or the job ends (RQ_PAUSE=%s s); "
+                 "the thread executor polled with the store's own read (a') needs %s, vs %s when the poll flushes "
+                 "its sink (a)" % (
+                     gap("RQ executor", "rq started", "body started"), gap("RQ executor", "printed", "visible"),
+                     gap("plain RQ", "printed", "visible"), web_background.jobs.TICK, RQ_PAUSE,
+                     t(med("thread, store read", "visible")), t(a)))
+    notes.append("first line, what 50x would take: plain RQ's median %s / 50 = %s, while the thread executor's "
+                 "start call alone returns after %s and its job prints the line %s after the call (medians; with a "
+                 "Redis store the call makes 3 round trips, each job.output poll 2 or 3); the same thread executor "
+                 "on the default memory store: visible %s (%.0fx faster than plain RQ)" % (
+                     t(c), t(c / 50), t(med("thread", "call")), t(med("thread", "printed")),
+                     t(med("thread, memory store", "visible")), c / med("thread, memory store", "visible")))
     return [("first line visible, RQ executor vs plain RQ (medians)", b, c, "<=", 1.3),
             ("first line visible, plain RQ vs thread executor (medians; speed-up)", c, a, ">=", 50.0)]
 
