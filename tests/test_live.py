@@ -240,3 +240,23 @@ def test_watchers_do_not_starve_ordinary_requests(server):
             w.join(30)
     assert not errors
     assert loaded <= 3 * baseline + 0.05, (loaded, baseline)
+
+
+def test_a_class_with_its_own_post_keeps_it_and_still_answers_cancel():
+    import web
+    from web_background import backgrounder
+
+    class page:
+        @backgrounder
+        def GET(self):
+            apps.tick(400, 0.05)
+
+        def POST(self):
+            return "own post"
+
+    own = web.application(("/page", "page"), {"page": page})
+    response = own.request("/page")
+    job_id = response.headers["Location"].rsplit("_t=", 1)[1]
+    assert own.request("/page", method="POST").data == b"own post"
+    assert own.request("/page?_t=%s&_action=cancel" % job_id, method="POST").status.startswith("303")
+    assert threaddb[job_id].wait(10) and threaddb[job_id].status == "cancelled"
