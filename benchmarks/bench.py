@@ -3,8 +3,8 @@
 
 Run from the repository root:
 
-    python3 benchmarks/bench.py          # default sizes (well under 3 minutes on 2 cores)
-    python3 benchmarks/bench.py --long   # about 3x the counts
+    python3 benchmarks/bench.py          # default sizes (about 3 minutes on 2 cores)
+    python3 benchmarks/bench.py --long   # about 3x the counts, and a bigger load (notes only)
 
 Every row is a ratio of two things measured in the same run, in alternating
 rounds (A B, B A, A B, ...), so a shared, noisy machine affects both sides
@@ -15,7 +15,8 @@ Rows:
 
   capture  a @background job printing N short lines (its own perf_counter
            around the loop) vs the same loop printing into an io.StringIO
-           in a plain thread;
+           in a plain thread; the notes add start-to-finished (``job.wait``)
+           times;
   poll     ``?_t=<id>&_format=json&_offset=<end>`` of a finished job holding
            50 MB of output vs the same poll of a 1 KB job;
   serve    ``?_t=<id>&_format=text`` of a finished 1 KB job vs a plain
@@ -23,10 +24,8 @@ Rows:
   memory   memory still held (tracemalloc, after gc.collect()) after N jobs
            were started, finished and expired, vs before them;
   capture, SQLite
-           the capture row with ``configure(store="sqlite:///<tmp>/jobs.db")``:
-           the loop inside the job (its output moved to SQLite in batches
-           every 0.1 s by the flusher thread) vs the same StringIO baseline;
-           the notes add start-to-finished (``job.wait``) times;
+           the capture row with ``configure(store="sqlite:///<tmp>/jobs.db")``
+           (the output moved to SQLite in batches by the flusher thread);
   poll by another process, SQLite
            two real web.py servers (this script with ``--serve``) on one
            SQLite file; a job runs in server A, printing a timestamped line
@@ -34,33 +33,49 @@ Rows:
            answered by B vs the same poll answered by A, one new connection
            per request, in alternating blocks.  The notes add the visibility
            latency: B alone polling every ~5 ms, how long after a line was
-           printed in A the first poll of B that shows it came back.
+           printed in A the first poll of B that shows it came back;
+  watchers tests/apps.py under web.py's own server with a long job
+           (``/ticker``) running: the median latency of plain requests
+           (``GET /plain``, one after another, a new connection each) while
+           100 Server-Sent Events clients watch that job (this script with
+           ``--watch``, a process of its own: each client reads until its
+           stream ends and reconnects after the server's ``retry:`` pause with
+           ``Last-Event-ID``, as an EventSource does) vs while none do, in
+           alternating blocks (medians).
 
 The Redis rows run against one throw-away redis-server this script starts on
 127.0.0.1 (a free port, no persistence) and stops at the end:
 
   capture, Redis
-           the capture row (100k lines) with ``configure(store=<redis url>)``:
-           the loop inside the job vs the same StringIO baseline; no target
-           (reported); the notes add start-to-finished (``job.wait``) times;
+           the capture row (100k lines) with ``configure(store=<redis url>)``;
+           no target (reported);
   first line visible
            the time from the call that starts a tiny job (it prints one line
            at once, then stays running ``RQ_PAUSE`` s) to the first poll that
            shows the line, for (a) the thread executor (``@background``,
-           polled with ``threaddb[id].output``), (b) the RQ executor
-           (``@background(queue=...)``, same poll) and (c) a plain RQ job
-           (``Queue.enqueue``, the line saved in ``job.meta``, polled with
-           ``Job.fetch``); (b) and (c) are run by one stock ``rq worker``
-           (the default forking Worker) this script starts, with
-           ``--path benchmarks`` (benchmarks/rqbench_jobs.py).  Rounds
-           alternate the order; the table has medians: RQ executor vs plain
-           RQ, and plain RQ vs the thread executor (the thread executor's
-           speed-up).  The notes add where the time goes, and (a') the thread
-           executor polled with the store's own read, as another process sees
-           it (no flush by the poll).
+           polled with the returned ``Job``'s ``.output``), (b) the RQ
+           executor (``@background(queue=...)``, same poll) and (c) a plain
+           RQ job (``Queue.enqueue``, the line saved in ``job.meta``, polled
+           with the returned rq ``Job``'s ``get_meta()``); every poll loop is
+           the same, ``POLL_PAUSE`` s between polls.  (b) and (c) are run by
+           one stock ``rq worker`` (the default forking Worker) started as
+           the README recommends, ``rq worker -c rqbench_settings`` (RQ's
+           settings module, benchmarks/rqbench_settings.py, which preloads
+           the jobs, web_background and web.py before the worker forks).
+           Rounds alternate the order; the table has medians: RQ executor vs
+           plain RQ, and plain RQ vs the thread executor (the thread
+           executor's speed-up).  The notes add the same with a second
+           worker started without the settings module (its own queue,
+           interleaved rounds), where the time goes, (a') the thread executor
+           polled with the store's own read, as another process sees it (no
+           flush by the poll), and the thread executor on the memory store.
 
-Each side keeps its best round for the table, except the first-line rows
-(medians); medians are in the notes.
+With ``--long``, the notes also have tests/reliability/test_load.py's load,
+bigger: 1000 jobs of 40 lines on the memory store under web.py's own server,
+followed by 16 clients (jobs started/s, polls/s, 5xx, lost lines).
+
+Each side keeps its best round for the table, except the first-line and
+watchers rows (medians); medians are in the notes.
 """
 
 import argparse
@@ -69,6 +84,7 @@ import http.client
 import io
 import json
 import os
+import secrets
 import shutil
 import signal
 import statistics
@@ -78,6 +94,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -476,17 +493,25 @@ def bench_capture_sqlite(scale, notes):
     return ("capture %dM lines, SQLite store" % (n // 1_000_000), a, b, 3.0)
 
 
-def http_get(port, target, timeout=10.0):
-    """(status, headers, body, seconds) of a GET on a new connection to 127.0.0.1:port."""
+def http_get(port, target, timeout=10.0, method="GET", headers=None):
+    """(status, headers, body, seconds) of a request (a GET unless told) on a new
+    connection to 127.0.0.1:port."""
     t0 = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", target, headers={"Connection": "close"})
+        conn.request(method, target, headers=dict(headers or {}, Connection="close"))
         response = conn.getresponse()
         body = response.read()
     finally:
         conn.close()
     return response.status, response.headers, body, time.perf_counter() - t0
+
+
+def tests_on_path():
+    """tests/ (servers.py: real servers) and tests/reliability/ (test_load.py) importable."""
+    for folder in (os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "reliability")):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
 
 
 class Tail:
@@ -616,6 +641,277 @@ def bench_poll_processes(scale, notes):
                      len(latencies), fmt_time(tick), fmt_time(pace), fmt_time(watch), fmt_time(lat_med),
                      fmt_time(lat_max), "met" if lat_max <= 0.25 else "MISSED"))
     return ("poll by another process, SQLite (B/A)", b_best, a_best, 2.0), lat_max <= 0.25
+
+
+# -- watchers: plain requests while 100 clients watch one job ---------------------------
+
+WATCHERS = 100  # Server-Sent Events clients of one job
+WATCH_MAX_SECONDS = 120.0  # a watcher process (--watch) exits by itself after this
+WATCH_READY_SECONDS = 20.0  # at most this long for every watcher's first answer
+WATCH_STAGGER = 0.01  # s between two watchers' first connects (100 clients arrive over 1 s, not at one instant)
+
+
+def watch(port, target, count):
+    """``bench.py --watch PORT TARGET COUNT`` (a process of its own, so that its
+    threads do not share the measuring process's GIL): COUNT clients that watch
+    ``target`` as the page's EventSource does: one http.client connection each,
+    ``Accept: text/event-stream``, read until the stream ends, reconnect after
+    the server's ``retry:`` pause with ``Last-Event-ID``, and stop at the
+    ``end`` event.  The clients start WATCH_STAGGER s apart: 100 connects at
+    one instant overflow the listen backlog of web.py's server (5) and wait for
+    TCP SYN retries, 1 s, 3 s, 7 s, ...  Prints ``ready N`` once all have had an answer (N: how many
+    had, after WATCH_READY_SECONDS at most); when stdin closes, closes every
+    connection and prints one JSON line of counts."""
+    timer = threading.Timer(WATCH_MAX_SECONDS, os._exit, (3,))  # never outlive a lost parent
+    timer.daemon = True
+    timer.start()
+    import socket
+
+    stop, ready, lock = threading.Event(), threading.Event(), threading.Lock()
+    conns, answered = set(), set()
+    counts = {"requests": 0, "held": 0, "events": 0, "errors": 0, "ended": 0, "statuses": {}}
+
+    def client(i):
+        last_id, retry = None, 3.0  # EventSource's own default until the server says
+        stop.wait(i * WATCH_STAGGER)
+        while not stop.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            with lock:
+                conns.add(conn)
+            event = None
+            try:
+                conn.request("GET", target, headers=dict(
+                    {"Accept": "text/event-stream"}, **({} if last_id is None else {"Last-Event-ID": last_id})))
+                response = conn.getresponse()
+                with lock:
+                    counts["requests"] += 1
+                    counts["statuses"][response.status] = counts["statuses"].get(response.status, 0) + 1
+                    answered.add(i)
+                    if len(answered) == count:
+                        ready.set()
+                for raw in response:
+                    field, _, value = raw.decode("utf-8").rstrip("\n").partition(": ")
+                    if field == "retry":
+                        retry = int(value) / 1000
+                        if retry < 2:  # the server gives a held stream 1000 ms, the others 2000
+                            with lock:
+                                counts["held"] += 1
+                    elif field == "id":
+                        last_id = value
+                    elif field == "event":
+                        event = value
+                        with lock:
+                            counts["events"] += 1
+            except (OSError, http.client.HTTPException, ValueError):
+                if not stop.is_set():
+                    with lock:
+                        counts["errors"] += 1
+            finally:
+                with lock:
+                    conns.discard(conn)
+                conn.close()
+            if event == "end":  # the job ended: the page closes its EventSource
+                with lock:
+                    counts["ended"] += 1
+                return
+            stop.wait(retry)
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(count)]
+    for t in threads:
+        t.start()
+    ready.wait(WATCH_READY_SECONDS)
+    print("ready %d" % len(answered), flush=True)
+    sys.stdin.read()  # until the parent closes it
+    stop.set()
+    with lock:
+        for conn in conns:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except (AttributeError, OSError):
+                pass
+    for t in threads:
+        t.join(5)
+    counts["left running"] = sum(t.is_alive() for t in threads)
+    print(json.dumps(counts), flush=True)
+
+
+class Watchers:
+    """A ``--watch`` process of ``count`` clients of ``target``, started and
+    ready (every client answered once) when the constructor returns."""
+
+    def __init__(self, port, target, count):
+        self.began = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--watch", str(port), target, str(count)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        t0 = time.perf_counter()
+        line = self.proc.stdout.readline().split()  # within WATCH_READY_SECONDS, or the process died
+        self.took = time.perf_counter() - t0
+        self.answered = int(line[1]) if line[:1] == ["ready"] else 0
+
+    def stop(self):
+        """Close every watcher; their counts (a dict, with "seconds": how long they ran)."""
+        try:
+            out, _ = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            out, _ = self.proc.communicate()
+        lines = out.strip().splitlines()
+        counts = json.loads(lines[-1]) if lines else {"errors": "no counts: exit %s" % self.proc.returncode}
+        counts["seconds"] = time.perf_counter() - self.began
+        return counts
+
+
+def plain_latencies(port, seconds, pause=0.01):
+    """Seconds of each GET /plain (new connection each), one after another with
+    ``pause`` between, for ``seconds``; and how many did not answer 200."""
+    took, bad = [], 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            status, _, _, t = http_get(port, "/plain")
+            took.append(t)
+            bad += status != 200
+        except OSError:
+            bad += 1
+        time.sleep(pause)
+    return took, bad
+
+
+def bench_watchers(scale, notes):
+    """Row 'watchers': GET /plain on tests/apps.py under web.py's own server
+    while 100 SSE clients watch one running /ticker job vs while none do, in
+    alternating blocks; a new job (cancelled after) for each round."""
+    tests_on_path()
+    from servers import apps_server, free_port  # noqa: E402
+
+    rounds = 3 if scale == 1 else 6
+    block = 2.5  # seconds of plain requests per block
+    took = {"with": [], "without": []}
+    bad = {"with": 0, "without": 0}
+    counts, ready, running = [], [], 0
+    with apps_server(free_port()) as server:  # default settings: max_streams 4, stream_seconds 15
+        plain_latencies(server.port, 0.3)  # warm-up
+        for r in range(rounds):
+            status, headers, body, _ = http_get(server.port, "/ticker")
+            if status != 303:
+                raise RuntimeError("starting /ticker -> %d %r" % (status, body[:200]))
+            location = urlsplit(headers["Location"])
+            target = "%s?%s" % (location.path, location.query)
+            for side in ("without", "with") if r % 2 == 0 else ("with", "without"):
+                watchers = Watchers(server.port, target, WATCHERS) if side == "with" else None
+                try:
+                    if watchers is not None:
+                        ready.append((watchers.answered, watchers.took))
+                        if watchers.answered < WATCHERS:
+                            raise RuntimeError("only %d of %d watchers had an answer within %ss" % (
+                                watchers.answered, WATCHERS, WATCH_READY_SECONDS))
+                    got, failed = plain_latencies(server.port, block)
+                finally:
+                    if watchers is not None:
+                        counts.append(watchers.stop())
+                took[side] += got
+                bad[side] += failed
+                time.sleep(0.3)  # the held streams notice their closed connections
+            status, _, body, _ = http_get(server.port, target + "&_format=json")
+            running += status == 200 and json.loads(body)["status"] == "running"
+            http_get(server.port, target + "&_action=cancel", method="POST", headers={"Accept": "application/json"})
+    with_med, without_med = statistics.median(took["with"]), statistics.median(took["without"])
+
+    def summary(side):
+        xs = sorted(took[side])
+        return "%d requests, median %s, p90 %s, max %s, %d not 200" % (
+            len(xs), fmt_time(statistics.median(xs)), fmt_time(xs[int(len(xs) * 0.9)]), fmt_time(xs[-1]), bad[side])
+
+    total = {key: sum(c.get(key, 0) for c in counts if isinstance(c.get(key, 0), int))
+             for key in ("requests", "held", "events", "errors", "ended", "left running")}
+    statuses = {}
+    for c in counts:
+        for code, n in c.get("statuses", {}).items():
+            statuses[code] = statuses.get(code, 0) + n
+    notes.append("watchers: tests/apps.py under web.py's own server (cheroot, 10 threads; max_streams=%d); %d "
+                 "rounds, each a new /ticker job and a %s block of sequential GET /plain (new connection each, "
+                 "10 ms apart) without watchers and one with %d SSE watchers (their own process; each reads "
+                 "until the stream ends and reconnects after the server's retry: pause with Last-Event-ID, like "
+                 "an EventSource), in alternating order; with: %s; without: %s; all %d watchers answered before "
+                 "each with-block in %s (answered: %s; the watchers start %s apart, and that start is not "
+                 "measured: web.py's server listens with a backlog of 5, so a burst of connects waits for TCP SYN "
+                 "retries); watcher requests %d "
+                 "(%.0f/s while they ran; statuses %s), %d of them held streams, %d events, %d errors, %d saw "
+                 "the job end, %d left running; job still running at the end of %d/%d rounds" % (
+                     DEFAULTS["max_streams"], rounds, fmt_time(block), WATCHERS, summary("with"),
+                     summary("without"), WATCHERS, ", ".join(fmt_time(t) for _, t in ready),
+                     ", ".join(str(n) for n, _ in ready), fmt_time(WATCH_STAGGER), total["requests"],
+                     total["requests"] / sum(c["seconds"] for c in counts), statuses, total["held"], total["events"],
+                     total["errors"], total["ended"], total["left running"], running, rounds))
+    return ("plain request latency, %d SSE watchers of one job vs none (medians)" % WATCHERS,
+            with_med, without_med, 3.0)
+
+
+# -- --long only: the reliability load, bigger ----------------------------------------------
+
+LOAD_JOBS, LOAD_LINES, LOAD_CLIENTS = 1000, 40, 16
+LOAD_SECONDS = 240.0  # the clients stop following jobs after this
+
+
+def bench_load(notes):
+    """tests/reliability/test_load.py's load, bigger (notes only): LOAD_JOBS jobs of
+    LOAD_LINES numbered lines started at once over HTTP on the memory store under
+    web.py's own server (that test's server and settings: 8 workers, queue_limit
+    1000), then followed by LOAD_CLIENTS clients, one job in five by Server-Sent
+    Events and the others by json polls (that test's followers), while another
+    client sends plain requests back to back."""
+    tests_on_path()
+    import test_load  # noqa: E402
+    from servers import get  # noqa: E402
+
+    tally = test_load.Tally()
+    tags = [secrets.token_hex(6) for _ in range(LOAD_JOBS)]
+    lost, wrong = [0] * LOAD_JOBS, [False] * LOAD_JOBS
+    with test_load.server_for("memory", "memory://") as server:
+        stop = threading.Event()
+
+        def plain_requests():
+            while not stop.is_set():
+                tally.saw(get(server.url + "/plain")[0])
+
+        def start(tag):
+            status, headers, _ = get(server.url + "/load?tag=%s&lines=%d&delay=0.005" % (tag, LOAD_LINES), timeout=30)
+            tally.saw(status)
+            return headers["Location"] if status == 303 else None
+
+        def follow(n):
+            want = ["%s %05d" % (tags[n], i) for i in range(LOAD_LINES)]
+            try:
+                how = test_load.follow_by_events if n % 5 == 0 else test_load.follow_by_polls
+                text, final = how(server, locations[n], tally, deadline) if locations[n] else ("", "not started")
+            except Exception as e:  # an answer the follower could not take: that job's lines count as lost
+                text, final = "", repr(e)
+            got = text.splitlines()
+            lost[n], wrong[n] = len(set(want) - set(got)), final != "done" or got != want
+
+        plain = threading.Thread(target=plain_requests)
+        plain.start()
+        began = time.monotonic()
+        deadline = began + LOAD_SECONDS
+        try:
+            with ThreadPoolExecutor(LOAD_CLIENTS) as pool:
+                locations = list(pool.map(start, tags))
+                started = time.monotonic() - began
+                list(pool.map(follow, range(LOAD_JOBS)))
+        finally:
+            stop.set()
+            plain.join(30)
+        elapsed = time.monotonic() - began
+    errors = sum(n for status, n in tally.statuses.items() if status >= 500)
+    notes.append("load (--long; tests/reliability/test_load.py's, bigger): %d jobs of %d lines, memory store, "
+                 "web.py's own server, %d clients; %d started in %s (%.0f jobs started/s), all followed in %s: "
+                 "%.0f polls/s, %d requests in all (statuses %s), %d 5xx, %d lost lines, %d jobs not done or not "
+                 "exactly their lines (the reliability test's bar, 0 5xx and nothing lost: %s)" % (
+                     LOAD_JOBS, LOAD_LINES, LOAD_CLIENTS, sum(1 for loc in locations if loc), fmt_time(started),
+                     LOAD_JOBS / started, fmt_time(elapsed), tally.polls / elapsed, sum(tally.statuses.values()),
+                     dict(sorted(tally.statuses.items())), errors, sum(lost), sum(wrong),
+                     "met" if errors == 0 and not any(wrong) else "MISSED"))
 
 
 # -- the Redis and RQ rows ---------------------------------------------------------------
@@ -892,8 +1188,8 @@ def bench_first_line(redis_url, rq_command, scale, notes):
                      gap("RQ executor", "rq started", "body started"),
                      gap("plain RQ, no preload", "rq started", "printed"), gap("plain RQ", "rq started", "printed")))
     notes.append("first line, where the preloaded RQ executor's time goes (medians): RQ work-horse started -> job "
-                 "body started %s (rq_entry: a new store and Redis connection in each work-horse, reading and "
-                 "marking the record running); printed -> visible %s, vs %s for the plain job's save_meta(): the "
+                 "body started %s (in the work-horse: a new Redis connection for the store, reading the record "
+                 "and marking it running); printed -> visible %s, vs %s for the plain job's save_meta(): the "
                  "line waits in the work-horse's sink until its flusher thread, started idle when the job is, "
                  "first wakes (it sleeps 0.25 s while it had no job, not TICK=%s s) or the job ends (RQ_PAUSE=%s s); "
                  "the thread executor polled with the store's own read (a') needs %s, vs %s when the poll flushes "
@@ -929,9 +1225,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--long", action="store_true", help="about 3x the counts (slower, steadier)")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "STORE"), help=argparse.SUPPRESS)
+    parser.add_argument("--watch", nargs=3, metavar=("PORT", "TARGET", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:  # a server of the cross-process row
         serve(int(args.serve[0]), args.serve[1])
+        return 0
+    if args.watch:  # the watchers of the watchers row
+        watch(int(args.watch[0]), args.watch[1], int(args.watch[2]))
         return 0
     scale = 3 if args.long else 1
     rq_command = redis_requirements()  # before anything runs: a missing redis-server fails at once
@@ -950,7 +1250,8 @@ def main(argv=None):
     rows.append("| %s | %.2f MB | %.2f MB | %+.3f MB | within 1 MB %s |" % (
         name, after, before, delta, "met" if ok else "MISSED"))
     met.append(("memory", ok))
-    for label, bench in (("capture-sqlite", bench_capture_sqlite), ("poll-other-process", bench_poll_processes)):
+    for label, bench in (("capture-sqlite", bench_capture_sqlite), ("poll-other-process", bench_poll_processes),
+                         ("watchers", bench_watchers)):
         got = bench(scale, notes)
         (name, ours, base, target), extra = got if isinstance(got[0], tuple) else (got, None)
         row, ok = ratio_row(name, ours, base, "<=", target)
@@ -958,6 +1259,8 @@ def main(argv=None):
         met.append((label, ok))
         if extra is not None:
             met.append(("visibility", extra))
+    if args.long:
+        bench_load(notes)
 
     # The Redis rows: one throw-away redis-server for all of them, stopped whatever happens.
     tmp = tempfile.mkdtemp(prefix="wb-bench-redis-")

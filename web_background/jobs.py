@@ -189,6 +189,7 @@ class _Runner:
         self._local: Dict[str, _Running] = {}  # jobs this process is running
         self._pid = 0
         self._closed = threading.Event()
+        self._wake = threading.Event()  # a new job: the maintenance thread's pace changes
         self._last_expire = 0.0
 
     # -- starting and running -------------------------------------------
@@ -216,6 +217,7 @@ class _Runner:
         running = _Running(job_id, sink if sink is not None else Sink())
         self.store.create(record)
         self._local[job_id] = running
+        self._wake.set()
         if not self.executor.submit(lambda: self._run(running, func, args, kwargs or {}, ctx)):
             del self._local[job_id]
             self.store.delete(job_id)
@@ -276,6 +278,7 @@ class _Runner:
         """Run a job whose record exists, in the calling thread (an RQ work-horse)."""
         self._ensure_process()
         running = self._local[job_id] = _Running(job_id, Sink())
+        self._wake.set()
         self._run(running, func, args, kwargs, ctx)
         record = self.store.get(job_id)
         return record and record.get("result")
@@ -448,7 +451,9 @@ class _Runner:
         for FLUSH_INTERVAL, else batched every FLUSH_INTERVAL), pick up cancels
         made elsewhere, mark this process's jobs alive, expire old jobs."""
         last_beat = last_check = time.monotonic()
-        while not self._closed.wait(TICK if self._local else 0.25):
+        while not self._closed.is_set():
+            self._wake.wait(TICK if self._local else 0.25)
+            self._wake.clear()
             now = time.monotonic()
             beat, check = now - last_beat >= HEARTBEAT_INTERVAL, now - last_check >= FLUSH_INTERVAL
             last_beat, last_check = (now if beat else last_beat), (now if check else last_check)
@@ -474,6 +479,7 @@ class _Runner:
 
     def close(self) -> None:
         self._closed.set()
+        self._wake.set()
         self.executor.shutdown()
 
 
