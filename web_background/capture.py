@@ -39,22 +39,47 @@ def raise_cancelled(*_args: Any) -> None:
 
 
 class Sink:
-    """One job's output since the last drain, written by one or more threads."""
+    """One job's output since the last drain, written by one or more threads.
 
-    __slots__ = ("_buf", "_writers", "_cancelled", "_lock")
+    The very first write goes through Python once (to call ``on_first_write``,
+    so that a job's first line is written out at once, not at the next tick);
+    it then swaps every writer to the C-level ``StringIO.write``.
+    """
+
+    __slots__ = ("_buf", "_writers", "_cancelled", "_written", "_lock", "on_first_write")
 
     def __init__(self) -> None:
         self._buf = io.StringIO()
         self._writers: List[Tuple[partial, bool]] = []  # every write function handed out
         self._cancelled = False
+        self._written = False
         self._lock = threading.Lock()
+        self.on_first_write: Optional[Callable[[], None]] = None
 
     def writer(self, cancellable: bool = True) -> partial:
         """A write function for one thread: C-level, swappable from any thread."""
         with self._lock:
-            w = partial(raise_cancelled if cancellable and self._cancelled else self._buf.write)
+            if cancellable and self._cancelled:
+                w = partial(raise_cancelled)
+            else:
+                w = partial(self._buf.write if self._written else self._first_write)
             self._writers.append((w, cancellable))
             return w
+
+    def _first_write(self, s: str) -> int:
+        with self._lock:
+            n = self._buf.write(s)
+            if not self._written:
+                self._written = True
+                self._retarget()
+        if self.on_first_write is not None:
+            self.on_first_write()
+        return n
+
+    def _retarget(self) -> None:
+        for w, cancellable in self._writers:
+            if not (cancellable and self._cancelled):
+                w.__setstate__((self._buf.write, (), None, None))  # type: ignore[attr-defined]
 
     def has_output(self) -> bool:
         return bool(self._buf.tell())
@@ -65,9 +90,7 @@ class Sink:
             if not self._buf.tell():
                 return ""
             old, self._buf = self._buf, io.StringIO()
-            for w, cancellable in self._writers:
-                if not (cancellable and self._cancelled):
-                    w.__setstate__((self._buf.write, (), None, None))  # type: ignore[attr-defined]
+            self._retarget()
         # no write can reach ``old`` now: a partial reads its target and calls
         # it inside one C call, which the swaps above cannot interleave with
         return old.getvalue()
