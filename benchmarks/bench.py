@@ -84,7 +84,6 @@ import http.client
 import io
 import json
 import os
-import secrets
 import shutil
 import signal
 import statistics
@@ -94,7 +93,6 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -857,61 +855,21 @@ LOAD_SECONDS = 240.0  # the clients stop following jobs after this
 def bench_load(notes):
     """tests/reliability/test_load.py's load, bigger (notes only): LOAD_JOBS jobs of
     LOAD_LINES numbered lines started at once over HTTP on the memory store under
-    web.py's own server (that test's server and settings: 8 workers, queue_limit
-    1000), then followed by LOAD_CLIENTS clients, one job in five by Server-Sent
-    Events and the others by json polls (that test's followers), while another
-    client sends plain requests back to back."""
+    web.py's own server (that test's server and settings), followed to their end
+    by LOAD_CLIENTS clients while another sends plain requests."""
     tests_on_path()
     import test_load  # noqa: E402
-    from servers import get  # noqa: E402
 
-    tally = test_load.Tally()
-    tags = [secrets.token_hex(6) for _ in range(LOAD_JOBS)]
-    lost, wrong = [0] * LOAD_JOBS, [False] * LOAD_JOBS
     with test_load.server_for("memory", "memory://") as server:
-        stop = threading.Event()
-
-        def plain_requests():
-            while not stop.is_set():
-                tally.saw(get(server.url + "/plain")[0])
-
-        def start(tag):
-            status, headers, _ = get(server.url + "/load?tag=%s&lines=%d&delay=0.005" % (tag, LOAD_LINES), timeout=30)
-            tally.saw(status)
-            return headers["Location"] if status == 303 else None
-
-        def follow(n):
-            want = ["%s %05d" % (tags[n], i) for i in range(LOAD_LINES)]
-            try:
-                how = test_load.follow_by_events if n % 5 == 0 else test_load.follow_by_polls
-                text, final = how(server, locations[n], tally, deadline) if locations[n] else ("", "not started")
-            except Exception as e:  # an answer the follower could not take: that job's lines count as lost
-                text, final = "", repr(e)
-            got = text.splitlines()
-            lost[n], wrong[n] = len(set(want) - set(got)), final != "done" or got != want
-
-        plain = threading.Thread(target=plain_requests)
-        plain.start()
-        began = time.monotonic()
-        deadline = began + LOAD_SECONDS
-        try:
-            with ThreadPoolExecutor(LOAD_CLIENTS) as pool:
-                locations = list(pool.map(start, tags))
-                started = time.monotonic() - began
-                list(pool.map(follow, range(LOAD_JOBS)))
-        finally:
-            stop.set()
-            plain.join(30)
-        elapsed = time.monotonic() - began
-    errors = sum(n for status, n in tally.statuses.items() if status >= 500)
+        r = test_load.run_load(server, LOAD_JOBS, LOAD_LINES, LOAD_CLIENTS, LOAD_SECONDS)
     notes.append("load (--long; tests/reliability/test_load.py's, bigger): %d jobs of %d lines, memory store, "
-                 "web.py's own server, %d clients; %d started in %s (%.0f jobs started/s), all followed in %s: "
-                 "%.0f polls/s, %d requests in all (statuses %s), %d 5xx, %d lost lines, %d jobs not done or not "
-                 "exactly their lines (the reliability test's bar, 0 5xx and nothing lost: %s)" % (
-                     LOAD_JOBS, LOAD_LINES, LOAD_CLIENTS, sum(1 for loc in locations if loc), fmt_time(started),
-                     LOAD_JOBS / started, fmt_time(elapsed), tally.polls / elapsed, sum(tally.statuses.values()),
-                     dict(sorted(tally.statuses.items())), errors, sum(lost), sum(wrong),
-                     "met" if errors == 0 and not any(wrong) else "MISSED"))
+                 "web.py's own server, %d clients, %.1f s: %.0f jobs started/s, %.0f polls/s, %d requests "
+                 "(statuses %s), %d 5xx, %d jobs not done or not exactly their lines (the reliability "
+                 "test's bar, 0 5xx and nothing lost: %s)" % (
+                     r["jobs"], r["lines_per_job"], r["clients"], r["seconds"], r["jobs_started_per_s"],
+                     r["polls_per_s"], r["requests"], dict(sorted(r["statuses"].items())), r["server_errors"],
+                     r["lost_or_wrong_jobs"],
+                     "met" if r["server_errors"] == 0 and r["lost_or_wrong_jobs"] == 0 else "MISSED"))
 
 
 # -- the Redis and RQ rows ---------------------------------------------------------------
