@@ -233,3 +233,17 @@ def test_polls_answer_503_while_redis_restarts_and_recover_after(tmp_path):
             assert status == 303  # new work is accepted again
     finally:
         redis.stop()
+
+
+def test_a_work_horse_shares_the_workers_connection_only_to_the_same_redis(redis_url):
+    import redis
+    from web_background.stores.redis import RedisStore
+
+    store = RedisStore(redis_url)
+    other_db = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/5")
+    assert store.share_connection(other_db) is False
+    same = redis.Redis.from_url(redis_url)
+    assert store.share_connection(same) is True and store.client is same
+    store.create({"id": "shared", "status": "queued", "created": time.time()})
+    store.append("shared", "through the shared connection\n")
+    assert store.read("shared", 0)[0] == "through the shared connection\n"

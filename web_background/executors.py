@@ -162,8 +162,15 @@ def rq_entry(job_id: str, ref: str, args: Tuple[Any, ...], kwargs: Dict[str, Any
              ctx: Optional[Dict[str, Any]]) -> Any:
     """What the RQ worker runs: import the job's module (and so its configure()),
     then run the job body here, in the work-horse."""
+    import rq
+
     from . import jobs
 
     func = _resolve(ref)
     func = getattr(func, "__wrapped__", func)
-    return jobs._runner().run_here(job_id, func, args, kwargs, ctx)
+    runner = jobs._runner()
+    current = rq.get_current_job()
+    share = getattr(runner.store, "share_connection", None)
+    if current is not None and share is not None:
+        share(current.connection)
+    return runner.run_here(job_id, func, args, kwargs, ctx)

@@ -82,6 +82,24 @@ class RedisStore(Store):
         self._append = self.client.register_script(_APPEND)
         self._read = self.client.register_script(_READ)
 
+    def share_connection(self, client: Any) -> bool:
+        """Use ``client`` (an RQ work-horse's own, already connected) when it
+        reaches the same Redis: a forked work-horse then opens no connection
+        of its own.  False, and nothing changed, when it does not."""
+        def where(c: Any) -> Tuple[Any, ...]:
+            kw = c.connection_pool.connection_kwargs
+            return kw.get("host"), kw.get("port"), kw.get("db", 0), kw.get("path"), kw.get("username")
+
+        try:
+            same = where(client) == where(self.client)
+        except AttributeError:
+            return False
+        if same:
+            self.client = client
+            self._append = client.register_script(_APPEND)
+            self._read = client.register_script(_READ)
+        return same
+
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
