@@ -127,3 +127,19 @@ def test_hostile_output_renders_as_text_and_runs_no_script(server, browser):
     assert browser.execute_script("return window.pwned === undefined")
     assert "<script>window.pwned = 1</script>" in text_of(browser, "output")
     screenshot(browser, "hostile-output")
+
+
+def test_the_output_follows_new_lines_unless_the_reader_scrolled_up(server, browser):
+    browser.get(server.url + "/mine?lines=400&delay=0.02")
+    at_bottom = "var o = document.getElementById('output'); return o.scrollHeight - o.scrollTop - o.clientHeight < 24"
+    wait_for(lambda: browser.execute_script("var o = document.getElementById('output');"
+                                            "return o.scrollHeight > o.clientHeight + 200"), timeout=20)
+    wait_for(lambda: browser.execute_script(at_bottom), timeout=5)  # following the newest output
+    browser.execute_script("document.getElementById('output').scrollTop = 0")
+    lines = text_of(browser, "output").count("\n")
+    wait_for(lambda: text_of(browser, "output").count("\n") > lines + 20, timeout=20)
+    assert browser.execute_script("return document.getElementById('output').scrollTop") == 0  # left where it was
+    browser.execute_script("var o = document.getElementById('output'); o.scrollTop = o.scrollHeight")
+    lines = text_of(browser, "output").count("\n")
+    wait_for(lambda: text_of(browser, "output").count("\n") > lines + 20, timeout=20)
+    assert browser.execute_script(at_bottom)  # and follows again once back at the bottom
