@@ -62,10 +62,9 @@ class _Running:
     __slots__ = ("id", "sink", "done", "started", "cancelled", "progress", "flush_lock", "pending", "skipped",
                  "final", "flushed")
 
-    def __init__(self, job_id: str, sink: Sink, wake: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, job_id: str, sink: Sink) -> None:
         self.id = job_id
         self.sink = sink  # the capture writes here; flushes move it to the store
-        sink.on_first_write = wake  # the first line goes out at once
         self.done = threading.Event()
         self.started = False  # a queued job reads its cancel flag when it starts instead
         self.cancelled = False
@@ -215,7 +214,7 @@ class _Runner:
         job_id = secrets.token_urlsafe(16)
         now = time.time()
         record = self._new_record(job_id, func, now, fields)
-        running = _Running(job_id, sink if sink is not None else Sink(), self._wake.set)
+        running = self._adopt(_Running(job_id, sink if sink is not None else Sink()))
         self.store.create(record)
         self._local[job_id] = running
         self._wake.set()
@@ -278,7 +277,7 @@ class _Runner:
                  ctx: Optional[Dict[str, Any]]) -> Any:
         """Run a job whose record exists, in the calling thread (an RQ work-horse)."""
         self._ensure_process()
-        running = self._local[job_id] = _Running(job_id, Sink(), self._wake.set)
+        running = self._local[job_id] = self._adopt(_Running(job_id, Sink()))
         self._wake.set()
         self._run(running, func, args, kwargs, ctx)
         record = self.store.get(job_id)
@@ -326,6 +325,18 @@ class _Runner:
         running.done.set()
 
     # -- output, progress and cancel -------------------------------------
+
+    def _adopt(self, running: _Running) -> _Running:
+        running.sink.on_first_write = lambda: self._first_flush(running)
+        return running
+
+    def _first_flush(self, running: _Running) -> None:
+        """A job's first line goes to the store at once, from the writing thread."""
+        try:
+            self.flush(running)
+        except Exception as e:  # the maintenance thread tries again
+            log.error("job %s: could not write its output yet: %s", running.id, e)
+            self._wake.set()
 
     def flush(self, running: _Running) -> None:
         """Move what the job wrote since the last flush into the store."""
