@@ -58,11 +58,11 @@ class Sink:
 
     def writer(self, cancellable: bool = True) -> partial:
         """A write function for one thread: C-level, swappable from any thread."""
+        target: Callable[..., Any] = raise_cancelled
         with self._lock:
-            if cancellable and self._cancelled:
-                w = partial(raise_cancelled)
-            else:
-                w = partial(self._buf.write if self._written else self._first_write)
+            if not (cancellable and self._cancelled):
+                target = self._buf.write if self._written else self._first_write
+            w = partial(target)
             self._writers.append((w, cancellable))
             return w
 

@@ -91,6 +91,11 @@ def _leave() -> None:
     _local.job = None
 
 
+def _process_name() -> str:
+    """Which process runs a job: ``pid@host`` (the CLI shows it; tests kill by it)."""
+    return "%d@%s" % (os.getpid(), socket.gethostname())
+
+
 def _no_context(ctx: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return func(*args, **kwargs)
 
@@ -236,7 +241,7 @@ class _Runner:
             "result": None,
             "error": None,
             "cancel": False,
-            "runner": "%d@%s" % (os.getpid(), socket.gethostname()),
+            "runner": _process_name(),
             "heartbeat": now,
         }
         record.update(fields)
@@ -280,8 +285,7 @@ class _Runner:
         running = self._local[job_id] = self._adopt(_Running(job_id, Sink()))
         self._wake.set()
         self._run(running, func, args, kwargs, ctx)
-        record = self.store.get(job_id)
-        return record and record.get("result")
+        return running.final["result"] if running.final else None
 
     def _run(self, running: _Running, func: Callable[..., Any], args: Any, kwargs: Any,
              ctx: Optional[Dict[str, Any]] = None) -> None:
@@ -295,7 +299,7 @@ class _Runner:
         running.started = True
         now = time.time()
         self.store.update(running.id, status=JobStatus.RUNNING.value, started=now, heartbeat=now,
-                          runner="%d@%s" % (os.getpid(), socket.gethostname()))
+                          runner=_process_name())
         try:
             result = run_in_context(ctx, func, *args, **kwargs)
             status = JobStatus.DONE

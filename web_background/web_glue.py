@@ -6,7 +6,7 @@ With ``responses`` (how a job is served), the only code that touches
 
 import functools
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, overload
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, overload
 from urllib.parse import parse_qs, urlencode
 
 import web
@@ -113,7 +113,6 @@ def background(func: Optional[F] = None, *, queue: Optional[str] = None) -> Any:
         runner = _runner()
         ctx = _plain_ctx() if runner.uses_rq(queue) else _snapshot_ctx()
         job = runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx, queue=queue,
-                           name=getattr(func, "__qualname__", repr(func)),
                            owner=state.owner if state is not None else None)
         if first is not None:
             first.job = job
@@ -126,6 +125,21 @@ background.threaddb = threaddb  # type: ignore[attr-defined]
 
 
 # -- @backgrounder -------------------------------------------------------------
+
+
+def _query() -> Dict[str, List[str]]:
+    return parse_qs(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True)
+
+
+def _is_cancel(query: Dict[str, List[str]]) -> bool:
+    """The page's Cancel button: ``POST ?_t=<id>&_action=cancel`` (never a GET)."""
+    return web.ctx.method == "POST" and "_t" in query and query.get("_action") == ["cancel"]
+
+
+def _identity(owner: Optional[Callable[[], Any]]) -> Optional[str]:
+    """Who is asking, as ``@backgrounder(owner=...)`` tells; None without owner."""
+    value = owner() if owner is not None else None
+    return None if value is None else str(value)
 
 
 class _Handler:
@@ -144,23 +158,16 @@ class _Handler:
     def __get__(self, obj: Any, cls: Optional[type] = None) -> Any:
         return self if obj is None else functools.partial(self.__call__, obj)
 
-    def _owner(self) -> Optional[str]:
-        if self.owner is None:
-            return None
-        value = self.owner()
-        return None if value is None else str(value)
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        query = parse_qs(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True)
-        if "_t" in query:
-            if web.ctx.method in ("GET", "HEAD"):
-                return responses.serve(query, self._owner())
-            if web.ctx.method == "POST" and query.get("_action") == ["cancel"]:
-                return responses.cancel(query, self._owner())
+        query = _query()
+        if "_t" in query and web.ctx.method in ("GET", "HEAD"):
+            return responses.serve(query, _identity(self.owner))
+        if _is_cancel(query):
+            return responses.cancel(query, _identity(self.owner))
         return self._start(args, kwargs)
 
     def _start(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-        state = _RequestState(self._owner())
+        state = _RequestState(_identity(self.owner))
         capture.route(state.sink, cancellable=False)  # cancelling the job must not break the request
         _request.state = state
         try:
@@ -192,10 +199,9 @@ class _CancelOnly:
 
     def __get__(self, obj: Any, cls: Optional[type] = None) -> Any:
         def post(*args: Any, **kwargs: Any) -> Any:
-            query = parse_qs(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True)
-            if "_t" in query and query.get("_action") == ["cancel"]:
-                owner = self.owner() if self.owner is not None else None
-                return responses.cancel(query, None if owner is None else str(owner))
+            query = _query()
+            if _is_cancel(query):
+                return responses.cancel(query, _identity(self.owner))
             if self.post is None:
                 raise web.nomethod(cls=cls)
             return self.post.__get__(obj, cls)(*args, **kwargs)
