@@ -10,7 +10,8 @@ import time
 import pytest
 
 from web_background import StoreError, background, configure, threaddb
-from web_background.jobs import HEARTBEAT_TIMEOUT, _runner
+from web_background.jobs import _runner
+from web_background.runner import HEARTBEAT_TIMEOUT
 
 import rqjobs
 from conftest import needs, wait_for

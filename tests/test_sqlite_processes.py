@@ -10,7 +10,8 @@ import time
 import pytest
 
 from web_background import threaddb
-from web_background.jobs import HEARTBEAT_TIMEOUT, _runner
+from web_background.jobs import _runner
+from web_background.runner import HEARTBEAT_TIMEOUT
 from servers import ROOT, Server, free_port, get, webpy_example
 from conftest import store_url, wait_for
 

@@ -8,7 +8,7 @@ end.
 
 import web
 
-from .capture import Cancelled, Thread, run_process
+from .capture import Cancelled, Thread, TimedOut, run_process
 from .jobs import DEFAULTS, Busy, Job, configure, progress, threaddb
 from .stores import JobStatus, Store, StoreError
 from .web_glue import background, backgrounder
@@ -16,7 +16,7 @@ from .web_glue import background, backgrounder
 __version__ = "0.1.0"
 __all__ = [
     "background", "backgrounder", "Job", "JobStatus", "progress", "configure", "threaddb",
-    "Cancelled", "Busy", "Store", "StoreError", "Thread", "run_process", "DEFAULTS",
+    "Cancelled", "TimedOut", "Busy", "Store", "StoreError", "Thread", "run_process", "DEFAULTS",
 ]
 
 # Old code says @web.background / @web.backgrounder: keep it running unchanged.

@@ -34,6 +34,10 @@ class Cancelled(BaseException):
     """
 
 
+class TimedOut(Cancelled):
+    """Raised inside a job that ran past its ``timeout``; the job ends ``failed``."""
+
+
 def raise_cancelled(*_args: Any) -> None:
     raise Cancelled("job cancelled")
 
@@ -227,18 +231,18 @@ class Thread(threading.Thread):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from . import jobs  # the job context travels with the thread
+        from . import runner  # the job context travels with the thread
 
         self._wb_sink = current_sink()
-        self._wb_job = jobs._current()
+        self._wb_job = runner._current()
 
     def run(self) -> None:
         if self._wb_sink is None:
             return super().run()
-        from . import jobs
+        from . import runner
 
         route(self._wb_sink)
-        jobs._enter(self._wb_job)
+        runner._enter(self._wb_job)
         try:
             super().run()
         except Cancelled:
@@ -247,7 +251,7 @@ class Thread(threading.Thread):
             _here.log(traceback.format_exc())
             raise
         finally:
-            jobs._leave()
+            runner._leave()
             unroute()
 
 

@@ -10,7 +10,8 @@ import sys
 import time
 from typing import List, Optional
 
-from .jobs import FLUSH_INTERVAL, _runner, configure
+from .jobs import _runner, configure
+from .runner import FLUSH_INTERVAL
 from .stores import FINISHED, StoreError
 
 

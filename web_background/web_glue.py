@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlencode
 
 import web
 
-from . import capture, jobs, responses
-from .jobs import Busy, Job, _runner, threaddb
+from . import capture, executors, responses, runner
+from .jobs import Busy, Job, _runner, check_executor, check_timeout, threaddb
 from .stores import StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,34 +86,45 @@ def _run_in_context(ctx: Optional[Dict[str, Any]], func: Callable[..., Any], *ar
         web.utils.ThreadedDict.clear_all()  # the pool thread must not keep it
 
 
-jobs.run_in_context = _run_in_context
+runner.run_in_context = _run_in_context
 
 
 @overload
 def background(func: F) -> Callable[..., Job]: ...
 @overload
-def background(func: None = None, *, queue: Optional[str] = None) -> Callable[[F], Callable[..., Job]]: ...
+def background(func: None = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
+               timeout: Optional[float] = None) -> Callable[[F], Callable[..., Job]]: ...
 
 
-def background(func: Optional[F] = None, *, queue: Optional[str] = None) -> Any:
+def background(func: Optional[F] = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
+               timeout: Optional[float] = None) -> Any:
     """Make ``func`` run as a background job: calling it starts a job and
     returns its ``Job`` at once, inside a request or outside one.
 
     Inside a request the job sees a copy of ``web.ctx`` and ``web.input()``;
     inside a ``@backgrounder`` handler the response becomes a redirect to it.
-    ``queue="name"`` runs it on that RQ queue instead of a thread.
+    ``executor``: ``"threads"``, ``"processes"`` or ``"rq"`` (default: the
+    ``executor`` setting); ``queue="name"`` runs it on that RQ queue;
+    ``timeout``: seconds after which it is stopped and ends ``failed``.
     """
+    if executor is None and queue is not None:
+        executor = "rq"  # queue= has always meant RQ
+    if executor is not None:
+        check_executor(executor)
+    check_timeout(timeout)
     if func is None:
-        return functools.partial(background, queue=queue)
+        return functools.partial(background, executor=executor, queue=queue, timeout=timeout)
+    executors.register_job_module(getattr(func, "__module__", None))
 
     @functools.wraps(func)
     def start(*args: Any, **kwargs: Any) -> Job:
         state: Optional[_RequestState] = getattr(_request, "state", None)
         first = state if state is not None and state.job is None else None
-        runner = _runner()
-        ctx = _plain_ctx() if runner.uses_rq(queue) else _snapshot_ctx()
-        job = runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx, queue=queue,
-                           owner=state.owner if state is not None else None)
+        jobs_runner = _runner()
+        ctx = _plain_ctx() if jobs_runner.executor(executor).plain_context else _snapshot_ctx()
+        job = Job(jobs_runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx,
+                                    executor=executor, queue=queue, timeout=timeout,
+                                    owner=state.owner if state is not None else None), jobs_runner)
         if first is not None:
             first.job = job
         return job

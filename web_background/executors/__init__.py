@@ -1,0 +1,131 @@
+"""Where jobs run: the executor seam.
+
+The runner talks to one small interface, ``Executor``; the thread pool
+(``threads``), the process pool (``processes``) and RQ workers (``rq``) each
+implement it in a module of their own, loaded by name when first used.
+"""
+
+import importlib
+import pickle
+import signal
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Type
+
+from ..capture import Cancelled, TimedOut
+
+if TYPE_CHECKING:
+    from ..runner import _Runner, _Running
+
+NAMES = ("threads", "processes", "rq")
+_job_modules: Set[str] = set()  # modules that define @background functions (a process pool preloads them)
+
+
+class Executor:
+    """Starts jobs, stops them, and says what became of a job whose runner vanished.
+
+    ``local``: this process runs the job's body or collects its output and end
+    (the runner then keeps a ``_Running`` for it, flushes its output, watches its
+    deadline and cancel flag).  ``plain_context``: the job gets the plain,
+    picklable subset of ``web.ctx`` instead of a full copy.
+    """
+
+    name = ""
+    local = True
+    plain_context = False
+
+    def __init__(self, runner: "_Runner") -> None:
+        self.runner = runner
+
+    def prepare(self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
+                ctx: Optional[Dict[str, Any]], queue: Optional[str]) -> Any:
+        """Check the call at call time (raise ``TypeError`` for what cannot run
+        there) and return what ``start`` needs."""
+        return func, args, kwargs, ctx
+
+    def start(self, running: "_Running", call: Any) -> bool:
+        """Run or queue the job; False (nothing started) when the queue is full."""
+        raise NotImplementedError
+
+    def stop(self, running: "_Running", reason: Type[Cancelled]) -> None:
+        """Raise ``reason`` inside the running job now (or as soon as it can be)."""
+
+    def kill(self, running: "_Running", record_end: Callable[[], None]) -> None:
+        """The job did not end within ``cancel_grace`` of ``stop``: end it by force.
+        ``record_end`` records the stopped end, for executors that cannot wait for it."""
+        record_end()
+
+    def disarm(self, running: "_Running", ident: int) -> None:
+        """The body of a job run in thread ``ident`` has returned: drop any stop still on its way."""
+
+    def cancel_queued(self, job_id: str) -> bool:
+        """A job queued elsewhere (not local): take it off its queue; True if it will never start."""
+        return False
+
+    def ended(self, record: Dict[str, Any]) -> Optional[Tuple[str, Optional[str]]]:
+        """``(status, error)`` when the executor knows a queued job ended without
+        its runner recording it (RQ: an import error, a dead work-horse); else None."""
+        return None
+
+    def close(self) -> None:
+        """Let work in progress end; start nothing new."""
+
+
+def create(name: str, runner: "_Runner") -> Executor:
+    """The executor called ``name`` (one of ``NAMES``) for ``runner``."""
+    if name not in NAMES:
+        raise ValueError("executor must be one of %s, not %r" % (", ".join(NAMES), name))
+    module = importlib.import_module("." + name, __name__)
+    executor: Executor = module.EXECUTOR(runner)
+    return executor
+
+
+def register_job_module(module: Optional[str]) -> None:
+    """Remember a module that defines @background functions."""
+    if module:
+        _job_modules.add(module)
+
+
+def function_ref(func: Callable[..., Any], allow_main: bool = False) -> str:
+    """``module:qualname`` of a @background function another process can import."""
+    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
+    if not module or (module == "__main__" and not allow_main) or "<" in qualname:
+        raise TypeError("a job run in another process must be a function defined at module level in an importable "
+                        "module (%snot nested): %r" % ("" if allow_main else "not __main__, ", func))
+    found = resolve("%s:%s" % (module, qualname))
+    if getattr(found, "__wrapped__", found) is not func:
+        raise TypeError("%s:%s is not the @background function %r" % (module, qualname, func))
+    return "%s:%s" % (module, qualname)
+
+
+def resolve(ref: str) -> Any:
+    """The function behind a ``function_ref`` (the plain function, not the @background wrapper)."""
+    module, qualname = ref.split(":", 1)
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return getattr(obj, "__wrapped__", obj)
+
+
+def check_pickles(value: Any, what: str) -> bytes:
+    """``value`` pickled, or a clear ``TypeError`` now rather than in the worker later."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:
+        raise TypeError("arguments of a job run %s must pickle: %s" % (what, e)) from None
+
+
+STOP_SIGNALS: Dict[Type[Cancelled], int] = {Cancelled: signal.SIGUSR1, TimedOut: signal.SIGUSR2}
+
+
+def raise_on_stop_signals(armed: Callable[[], bool]) -> None:
+    """In a process whose main thread runs one job: SIGUSR1 raises ``Cancelled``
+    and SIGUSR2 ``TimedOut`` there (interrupting sleeps and blocking calls),
+    while ``armed()`` says the job's body is running; once only."""
+    fired = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if armed() and not fired:
+            fired.append(signum)
+            raise (TimedOut if signum == STOP_SIGNALS[TimedOut] else Cancelled)("job stopped")
+
+    for signum in STOP_SIGNALS.values():
+        signal.signal(signum, handler)

@@ -1,0 +1,499 @@
+"""Running jobs: start one on its executor, run its body, stop it when asked
+or at its deadline, batch its output into the store, and the per-process
+maintenance thread that keeps all that moving.  Executors are reached only
+through the seam in ``executors``; nothing here knows about HTTP."""
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+import traceback
+from typing import Any, Callable, Dict, Optional, Tuple, Type
+
+from . import capture, executors
+from .capture import Cancelled, Sink, TimedOut, raise_cancelled
+from .executors import Executor
+from .stores import FINISHED, JobStatus, Store, open_store
+
+log = logging.getLogger("web_background")
+
+FLUSH_INTERVAL = 0.1  # seconds between batched writes of a job's output to the store
+TICK = 0.01  # how soon output after a quiet spell is written (the first line, mostly)
+HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process's jobs
+HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
+
+
+class Busy(Exception):
+    """The job queue is full (``queue_limit``); try again later."""
+
+
+def timed_out_error(seconds: Optional[float]) -> str:
+    """The ``error`` of a job stopped by its ``timeout``."""
+    return "the job timed out after %g seconds" % (seconds or 0)
+
+
+def outcome(exc: Optional[BaseException], timeout: Optional[float]) -> Tuple[JobStatus, Optional[str]]:
+    """``(status, error)`` of a job body that returned (``exc`` None) or raised ``exc``
+    (called in the ``except`` clause, for its traceback)."""
+    if exc is None:
+        return JobStatus.DONE, None
+    if isinstance(exc, TimedOut):
+        return JobStatus.FAILED, "%s\n%s" % (timed_out_error(timeout), traceback.format_exc())
+    if isinstance(exc, Cancelled):
+        return JobStatus.CANCELLED, None
+    return JobStatus.FAILED, traceback.format_exc()  # SystemExit too: nothing a job does stops the server
+
+
+class _Running:
+    """What this process knows of a job it runs or watches over."""
+
+    __slots__ = ("id", "sink", "executor", "timeout", "done", "started", "progress", "flush_lock", "pending",
+                 "skipped", "final", "flushed", "lock", "ident", "thread", "stopping", "stop_at", "killed",
+                 "deadline")
+
+    def __init__(self, job_id: str, sink: Sink, executor: Executor, timeout: Optional[float] = None) -> None:
+        self.id = job_id
+        self.sink = sink  # the capture writes here; flushes move it to the store
+        self.executor = executor
+        self.timeout = timeout
+        self.done = threading.Event()
+        self.started = False  # a queued job reads its cancel flag when it starts instead
+        self.progress: Optional[Dict[str, Any]] = None  # written at the next flush
+        self.flush_lock = threading.Lock()
+        self.pending = ""  # output the store could not take yet (it is retried)
+        self.skipped = 0  # characters before ``pending`` already past max_output
+        self.final: Optional[Dict[str, Any]] = None  # the end, until the store has it
+        self.flushed = 0.0  # time.monotonic() of the last flush
+        self.lock = threading.Lock()  # guards ident, stopping, final
+        self.ident: Optional[int] = None  # the thread running the body, while it runs it
+        self.thread: Optional[threading.Thread] = None
+        self.stopping: Optional[Type[Cancelled]] = None  # Cancelled or TimedOut, once asked to stop
+        self.stop_at = 0.0
+        self.killed = False
+        self.deadline: Optional[float] = None  # time.monotonic() at which the job times out
+
+    def set_progress(self, done: float, total: Optional[float], message: Optional[str]) -> None:
+        if self.stopping is not None:
+            raise_cancelled()
+        self.progress = {"done": done, "total": total, "message": message}
+
+
+_local = threading.local()
+# In a job's own process (see executors/processes.py): where progress() reports to.
+_process_job: Dict[str, Callable[[float, Optional[float], Optional[str]], None]] = {}
+
+
+def _current() -> Optional[_Running]:
+    return getattr(_local, "job", None)
+
+
+def _enter(running: Optional[_Running]) -> None:
+    _local.job = running
+
+
+def _leave() -> None:
+    _local.job = None
+
+
+def report_progress(done: float, total: Optional[float], message: Optional[str]) -> None:
+    """progress() of the job the calling thread (or process) runs."""
+    running = _current()
+    if running is not None:
+        running.set_progress(done, total, message)
+    elif "report" in _process_job:
+        _process_job["report"](done, total, message)
+    else:
+        raise RuntimeError("progress() is only meaningful inside a @background job")
+
+
+def _process_name() -> str:
+    """Which process runs a job: ``pid@host`` (the CLI shows it; tests kill by it)."""
+    return "%d@%s" % (os.getpid(), socket.gethostname())
+
+
+def _no_context(ctx: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return func(*args, **kwargs)
+
+
+# How a job enters the request context it was started from; web_glue sets it
+# (this module knows nothing of web.ctx).
+run_in_context: Callable[..., Any] = _no_context
+
+
+class _Runner:
+    """Starts jobs on their executor, runs their body, batches their output."""
+
+    def __init__(self, settings: Dict[str, Any]) -> None:
+        self.settings = settings
+        self.store: Store = open_store(settings["store"], settings["max_output"], settings["ttl"])
+        self._executors: Dict[str, Executor] = {}
+        self._executors_lock = threading.Lock()
+        self._local: Dict[str, _Running] = {}  # jobs this process runs or watches over
+        self._pid = 0
+        self._closed = threading.Event()
+        self._wake = threading.Event()  # a new job: the maintenance thread's pace changes
+        self._last_expire = 0.0
+
+    def executor(self, name: Optional[str] = None) -> Executor:
+        """The executor called ``name`` (default: the ``executor`` setting), made on first use."""
+        name = name or self.settings["executor"]
+        found = self._executors.get(name)
+        if found is None:
+            with self._executors_lock:
+                found = self._executors.get(name)
+                if found is None:
+                    found = self._executors[name] = executors.create(name, self)
+        return found
+
+    # -- starting and running -------------------------------------------
+
+    def start(
+        self,
+        func: Callable[..., Any],
+        args: Tuple[Any, ...] = (),
+        kwargs: Optional[Dict[str, Any]] = None,
+        sink: Optional[Sink] = None,
+        ctx: Optional[Dict[str, Any]] = None,
+        executor: Optional[str] = None,
+        queue: Optional[str] = None,
+        timeout: Optional[float] = None,
+        **fields: Any,
+    ) -> str:
+        """Start ``func(*args, **kwargs)`` as a new job on ``executor``; returns its id.
+        ``sink`` may already hold output that starts the job's (what the request
+        handler printed); ``ctx`` is the request context it runs in."""
+        ex = self.executor(executor)
+        call = ex.prepare(func, args, kwargs or {}, ctx, queue)
+        if timeout is None:
+            timeout = self.settings["timeout"]
+        self._ensure_process()
+        self.expire(throttle=0.2)
+        job_id = secrets.token_urlsafe(16)
+        record = self._new_record(job_id, func, time.time(), dict(fields, executor=ex.name, timeout=timeout))
+        if queue is not None:
+            record["queue"] = queue
+        if not ex.local:
+            record["heartbeat"] = None  # nobody here runs it while it waits on its queue
+        running = _Running(job_id, sink if sink is not None else Sink(), ex, timeout)
+        self.store.create(record)
+        started = False
+        try:
+            if ex.local:
+                self._local[job_id] = self._adopt(running)
+                self._wake.set()
+            elif running.sink.has_output():
+                self.store.append(job_id, running.sink.drain())
+            started = ex.start(running, call)
+        finally:
+            if not started:
+                self._local.pop(job_id, None)
+                self.store.delete(job_id)
+        if not started:
+            raise Busy("%d jobs are already waiting" % self.settings["queue_limit"])
+        return job_id
+
+    def _new_record(self, job_id: str, func: Callable[..., Any], now: float, fields: Dict[str, Any]) -> Dict[str, Any]:
+        record = {
+            "id": job_id,
+            "status": JobStatus.QUEUED.value,
+            "name": getattr(func, "__qualname__", repr(func)),
+            "created": now,
+            "started": None,
+            "finished": None,
+            "progress": None,
+            "result": None,
+            "error": None,
+            "cancel": False,
+            "runner": _process_name(),
+            "heartbeat": now,
+        }
+        record.update(fields)
+        return record
+
+    def run_here(self, job_id: str, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
+                 ctx: Optional[Dict[str, Any]], executor: Executor) -> Any:
+        """Run a job whose record exists, in the calling thread (an RQ work-horse)."""
+        self._ensure_process()
+        record = self.store.get(job_id) or {}
+        running = self._local[job_id] = self._adopt(_Running(job_id, Sink(), executor, record.get("timeout")))
+        arm = getattr(executor, "arm", None)
+        if arm is not None:
+            arm(running)
+        self._wake.set()
+        self.run(running, func, args, kwargs, ctx)
+        return running.final["result"] if running.final else None
+
+    def begin(self, running: _Running) -> bool:
+        """Mark a job running; False (and the job ended as cancelled) when it was
+        cancelled or stopped before it could start."""
+        if running.final is not None:
+            return False
+        record = self.store.get(running.id)
+        if record is None or record["cancel"] or running.stopping is not None:
+            self.finish(running, JobStatus.CANCELLED)
+            return False
+        running.started = True
+        now = time.time()
+        self.store.update(running.id, status=JobStatus.RUNNING.value, started=now, heartbeat=now,
+                          runner=_process_name())
+        if running.timeout:
+            running.deadline = time.monotonic() + running.timeout
+        return True
+
+    def run(self, running: _Running, func: Callable[..., Any], args: Any, kwargs: Any,
+            ctx: Optional[Dict[str, Any]] = None) -> None:
+        """Run a job's body in the calling thread, its output captured."""
+        if not self.begin(running):
+            return
+        capture.route(running.sink, on_flush=lambda: self.flush(running))
+        _enter(running)
+        result = None
+        try:
+            try:
+                with running.lock:  # from here a stop may be raised in this thread
+                    running.ident, running.thread = threading.get_ident(), threading.current_thread()
+                if running.stopping is not None:
+                    raise running.stopping("job stopped")
+                result = run_in_context(ctx, func, *args, **kwargs)
+            finally:
+                self._disarm(running)
+            status, error = outcome(None, running.timeout)
+        except BaseException as e:
+            status, error = outcome(e, running.timeout)
+        finally:
+            _leave()
+            capture.unroute()
+        if error is not None:
+            log.error("job %s (%s) failed:\n%s", running.id, getattr(func, "__qualname__", func), error)
+        self.finish(running, status, result, error)
+
+    def _disarm(self, running: _Running) -> None:
+        """The body has returned: no stop may reach this thread any more."""
+        late: Optional[BaseException] = None
+        while True:
+            try:
+                with running.lock:
+                    ident, running.ident = running.ident, None
+                if ident is not None:
+                    running.executor.disarm(running, ident)
+                break
+            except Cancelled as e:  # a stop that landed while disarming
+                late = e
+        if late is not None:
+            raise late
+
+    def finish(self, running: _Running, status: JobStatus, result: Any = None, error: Optional[str] = None) -> None:
+        """Record a job's end (once: a job recorded as stopped ignores what its body says later)."""
+        with running.lock:
+            if running.final is not None:
+                return
+            running.final = dict(status=status.value, result=result, error=error, finished=time.time())
+        try:
+            self._write_end(running)
+        except Exception as e:  # the maintenance thread retries until the store takes it
+            log.error("job %s: could not record its end yet: %s", running.id, e)
+
+    def _write_end(self, running: _Running) -> None:
+        assert running.final is not None
+        self.flush(running)
+        self.store.update(running.id, **running.final)
+        self._local.pop(running.id, None)
+        running.done.set()
+
+    # -- stopping ----------------------------------------------------------
+
+    def stopped(self, running: _Running) -> Tuple[JobStatus, Optional[str]]:
+        """How a job that was stopped by force ends: cancelled, or failed when it timed out."""
+        if running.stopping is TimedOut:
+            return JobStatus.FAILED, timed_out_error(running.timeout)
+        return JobStatus.CANCELLED, None
+
+    def _stop(self, running: _Running, reason: Type[Cancelled]) -> None:
+        """Ask a job of this process to stop: at once if it has not started yet,
+        else by raising ``reason`` in it; ``cancel_grace`` later by force."""
+        with running.lock:
+            if running.stopping is not None or running.final is not None:
+                return
+            running.stopping, running.stop_at = reason, time.monotonic()
+        if not running.started:
+            self.finish(running, *self.stopped(running))
+            return
+        running.sink.cancel()  # its next write raises too, whatever the executor can do
+        running.executor.stop(running, reason)
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask a job to stop, from any process; False when it has already ended (or is unknown)."""
+        record = self.record(job_id)
+        if record is None or record["status"] in FINISHED:
+            return False
+        self.store.update(job_id, cancel=True)
+        running = self._local.get(job_id)
+        if running is not None:
+            self._stop(running, Cancelled)
+        elif record["status"] == JobStatus.QUEUED.value and not record.get("heartbeat"):
+            if self.executor(record.get("executor")).cancel_queued(job_id):
+                self.store.update(job_id, status=JobStatus.CANCELLED.value, finished=time.time())
+        return True
+
+    # -- output and progress ----------------------------------------------
+
+    def _adopt(self, running: _Running) -> _Running:
+        running.sink.on_first_write = lambda: self._first_flush(running)
+        return running
+
+    def _first_flush(self, running: _Running) -> None:
+        """A job's first line goes to the store at once, from the writing thread."""
+        try:
+            self.flush(running)
+        except Exception as e:  # the maintenance thread tries again
+            log.error("job %s: could not write its output yet: %s", running.id, e)
+            self._wake.set()
+
+    def flush(self, running: _Running) -> None:
+        """Move what the job wrote since the last flush into the store."""
+        with running.flush_lock:
+            running.flushed = time.monotonic()
+            text = running.pending + running.sink.drain()
+            over = max(0, len(text) - self.store.max_output)  # only the newest part can be kept
+            if text or running.skipped:
+                running.pending, running.skipped = text[over:], running.skipped + over
+                self.store.append(running.id, running.pending, running.skipped)
+                running.pending, running.skipped = "", 0
+            progress = running.progress
+            if progress is not None:
+                self.store.update(running.id, progress=progress)
+                if running.progress is progress:
+                    running.progress = None
+
+    def flush_sink(self, job_id: str, sink: Sink) -> None:
+        """Flush a sink whose job may have ended (a handler printing late)."""
+        running = self._local.get(job_id)
+        self.flush(running if running is not None else _Running(job_id, sink, self.executor()))
+
+    # -- reading ----------------------------------------------------------
+
+    def record(self, job_id: str) -> Optional[Dict[str, Any]]:
+        """The job's record, with this process's unflushed output and progress
+        flushed first; None when unknown or past its ``ttl``."""
+        running = self._local.get(job_id)
+        if running is not None:
+            self.flush(running)
+        record = self.store.get(job_id)
+        if record is None or self._expired(record):
+            return None
+        if running is not None or record["status"] in FINISHED:
+            return record
+        ended: Optional[Tuple[str, Optional[str]]] = None
+        if self._abandoned(record):
+            ended = JobStatus.INTERRUPTED.value, "the process running this job (%s) stopped" % record.get("runner")
+        elif record["status"] == JobStatus.QUEUED.value and not record.get("heartbeat") and record.get("executor"):
+            ended = self.executor(record["executor"]).ended(record)
+        if ended is not None:
+            self.store.update(job_id, status=ended[0], error=ended[1], finished=time.time())
+            record = self.store.get(job_id)
+        return record
+
+    def _abandoned(self, record: Dict[str, Any]) -> bool:
+        beat = record.get("heartbeat")
+        return (
+            record["status"] not in FINISHED
+            and beat is not None
+            and beat + HEARTBEAT_TIMEOUT < time.time()
+        )
+
+    def _expired(self, record: Dict[str, Any]) -> bool:
+        finished = record.get("finished")
+        return (
+            record["status"] in FINISHED
+            and finished is not None
+            and finished + self.settings["ttl"] <= time.time()
+        )
+
+    def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
+        if self.record(job_id) is None:
+            return None
+        return self.store.read(job_id, offset)
+
+    def wait(self, job_id: str, timeout: Optional[float]) -> bool:
+        running = self._local.get(job_id)
+        if running is not None:
+            return running.done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.01
+        while True:
+            record = self.record(job_id)
+            if record is None or record["status"] in FINISHED:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.2)
+
+    def expire(self, throttle: float = 0.0) -> None:
+        now = time.time()
+        if now - self._last_expire >= throttle:
+            self._last_expire = now
+            self.store.expire(self.settings["ttl"], self.settings["max_jobs"], now)
+
+    # -- the per-process maintenance thread --------------------------------
+
+    def _ensure_process(self) -> None:
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._local = {}
+        threading.Thread(target=self._maintain, name="web_background-flusher", daemon=True).start()
+
+    def _maintain(self) -> None:
+        """Write output out (new output within a TICK when nothing was written
+        for FLUSH_INTERVAL, else batched every FLUSH_INTERVAL), pick up cancels
+        made elsewhere, stop jobs at their deadline and force those that do not
+        stop within ``cancel_grace``, mark this process's jobs alive, expire old jobs."""
+        last_beat = last_check = time.monotonic()
+        while not self._closed.is_set():
+            self._wake.wait(TICK if self._local else 0.25)
+            self._wake.clear()
+            now = time.monotonic()
+            beat, check = now - last_beat >= HEARTBEAT_INTERVAL, now - last_check >= FLUSH_INTERVAL
+            last_beat, last_check = (now if beat else last_beat), (now if check else last_check)
+            for running in list(self._local.values()):
+                try:
+                    if running.final is not None:
+                        self._write_end(running)
+                        continue
+                    if now - running.flushed >= FLUSH_INTERVAL and (check or running.sink.has_output()):
+                        self.flush(running)
+                    if beat:
+                        self.store.update(running.id, heartbeat=time.time())
+                    self._watch(running, now, check)
+                except Exception as e:
+                    log.error("job %s: could not write its output yet: %s", running.id, e)
+            try:
+                self.expire(throttle=1.0)
+            except Exception:
+                log.exception("could not expire old jobs")
+
+    def _watch(self, running: _Running, now: float, check: bool) -> None:
+        """Stop a started job when it is cancelled elsewhere or reaches its deadline;
+        force one that was asked to stop ``cancel_grace`` ago."""
+        if not running.started:
+            return
+        if running.stopping is None:
+            if running.deadline is not None and now >= running.deadline:
+                self._stop(running, TimedOut)
+            elif check:
+                record = self.store.get(running.id)
+                if record is not None and record["cancel"]:
+                    self._stop(running, Cancelled)
+        elif not running.killed and now - running.stop_at >= self.settings["cancel_grace"]:
+            running.killed = True
+            running.executor.kill(running, lambda: self.finish(running, *self.stopped(running)))
+
+    def close(self) -> None:
+        self._closed.set()
+        self._wake.set()
+        for executor in list(self._executors.values()):
+            executor.close()
