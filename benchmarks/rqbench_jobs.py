@@ -14,13 +14,13 @@ Two stock ``rq worker`` processes run them, each on its own queue:
 This module imports nothing but the standard library and rq, so the plain RQ
 job pays for nothing of web_background in either worker.
 
-bench.py makes the web_background jobs out of ``first_line`` itself:
+bench_first_line.py makes the web_background jobs out of ``first_line`` itself:
 ``background(first_line)`` (the thread executor) and
 ``background(queue=QUEUE)(first_line)``, ``background(queue=QUEUE_COLD)(first_line)``
 (the RQ executor, whose work-horse runs ``web_background.executors.rq_entry``,
 which imports web_background, unless the worker preloaded it, and then
 ``rqbench_jobs:first_line``).  The work-horse's store is the
-``WEB_BACKGROUND_STORE`` bench.py puts in the worker's environment (web_background
+``WEB_BACKGROUND_STORE`` _harness.RQWorker puts in the worker's environment (web_background
 reads its settings from the environment on import), so nothing here calls
 configure().
 """

@@ -1,4 +1,4 @@
-"""RQ settings of the preloaded worker of bench.py's first-line rows:
+"""RQ settings of the preloaded worker of the first-line rows (bench_first_line.py):
 ``rq worker -c rqbench_settings --path benchmarks`` (run in benchmarks/), as
 the README recommends for real workers (examples/cluster/worker_settings.py).
 
@@ -20,7 +20,7 @@ sys.path[:0] = [here, os.path.dirname(here)]  # the jobs, and web_background whe
 import rqbench_jobs  # noqa: E402  (preloaded: the work-horses inherit it)
 from web_background import configure  # noqa: E402  (and so web.py: what the RQ executor's job needs)
 
-REDIS_URL = os.environ["WEB_BACKGROUND_STORE"]  # bench.py starts the worker with it
+REDIS_URL = os.environ["WEB_BACKGROUND_STORE"]  # _harness.RQWorker starts the worker with it
 QUEUES = [rqbench_jobs.QUEUE]
 
 configure(store=REDIS_URL)
