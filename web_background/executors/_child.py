@@ -1,0 +1,164 @@
+"""A process job's own process (forked by ``_forkserver``): capture at the
+file-descriptor level, run the job in the main thread, report to the web process.
+
+fds 1 and 2 are one pipe that the web process reads, so everything the job and
+its children write lands, in the order written: ``print``, ``logging``,
+``os.write(1, ...)``, C extensions, ``os.system``.  Python's ``sys.stdout`` and
+``sys.stderr`` share one buffer that a thread flushes every ``FLUSH`` seconds
+(and before anything writes below Python), so a job printing a million lines
+pays for a few thousand system calls, not a million.  Progress and the end
+travel as pickled frames on the control socket.
+"""
+
+import codecs
+import faulthandler
+import io
+import logging
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+from typing import Any, Callable, Optional
+
+from .. import runner
+from . import raise_on_stop_signals, resolve
+from ._forkserver import FRAME, frame
+
+FLUSH = 0.01  # seconds Python-level output may wait in the job's buffer
+
+
+def _replace_unencodable(error: UnicodeError) -> Any:
+    assert isinstance(error, UnicodeEncodeError)
+    return "\ufffd" * (error.end - error.start), error.end  # a lone surrogate is one U+FFFD, as elsewhere
+
+
+codecs.register_error("web_background.replace", _replace_unencodable)
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        more = sock.recv(n - len(data))
+        if not more:
+            raise EOFError("the web process closed the job's control socket")
+        data += more
+    return data
+
+
+class _Report:
+    """What the job tells the web process: progress (the latest, sent by the
+    flushing thread) and its end; also keeps Python's output flowing."""
+
+    def __init__(self, ctl: socket.socket, buffer: io.BufferedWriter) -> None:
+        self.ctl, self.buffer = ctl, buffer
+        self.lock = threading.Lock()
+        self.progress: Optional[Any] = None
+        self.sent: Optional[Any] = None
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._flushing, name="web_background-output", daemon=True)
+        self.thread.start()
+
+    def send(self, message: Any) -> None:
+        with self.lock:
+            self.ctl.sendall(frame(message))
+
+    def set_progress(self, done: float, total: Optional[float], message: Optional[str]) -> None:
+        self.progress = {"done": done, "total": total, "message": message}
+
+    def _flushing(self) -> None:
+        while not self.closed.wait(FLUSH):
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            self.buffer.flush()
+        except (OSError, ValueError):  # the web process is gone, or the job closed its stdout
+            pass
+        progress = self.progress
+        if progress is not self.sent:
+            self.sent = progress
+            try:
+                self.send(("progress", progress))
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.closed.set()
+        self.thread.join()
+        self._flush()
+
+
+def _flushing_first(flush: Callable[[], None], func: Callable[..., Any], fds_only: bool = False) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not fds_only or (args and args[0] in (1, 2)):
+            flush()
+        return func(*args, **kwargs)
+
+    return call
+
+
+def _capture(out_fd: int) -> io.BufferedWriter:
+    """Make fds 1 and 2 the job's output pipe and Python's streams write to it."""
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.close(out_fd)
+    buffer = io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16)
+    new_out, new_err = (io.TextIOWrapper(buffer, encoding="utf-8", errors="web_background.replace",
+                                         write_through=True) for _ in range(2))
+    replace = {id(sys.stdout): new_out, id(sys.__stdout__): new_out, id(sys.stderr): new_err,
+               id(sys.__stderr__): new_err}
+    # the old streams must stay referenced: collecting one would flush it out of order
+    _capture.old = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)  # type: ignore[attr-defined]
+    sys.stdout = sys.__stdout__ = new_out
+    sys.stderr = sys.__stderr__ = new_err
+    handlers = list(logging.getLogger().handlers)
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        handlers.extend(getattr(logger, "handlers", ()))
+    for handler in handlers:  # handlers made before the fork write to the job's streams too, in order
+        if isinstance(handler, logging.StreamHandler) and id(handler.stream) in replace:
+            handler.setStream(replace[id(handler.stream)])
+    # what writes below Python must come after what Python has buffered
+    flush = buffer.flush
+    os.write = _flushing_first(flush, os.write, fds_only=True)  # type: ignore[assignment]
+    os.system = _flushing_first(flush, os.system)  # type: ignore[assignment]
+    os._exit = _flushing_first(flush, os._exit)  # type: ignore[assignment]
+    subprocess.Popen._execute_child = _flushing_first(flush, subprocess.Popen._execute_child)  # type: ignore
+    os.register_at_fork(before=flush)
+    faulthandler.enable(file=sys.stderr)  # a crash in C leaves its Python traceback in the output
+    return buffer
+
+
+def run(job_id: str, nice: int, out_fd: int, ctl_fd: int) -> int:
+    """Run the job whose call arrives on ``ctl_fd``; the exit code of the process."""
+    os.setpgid(0, 0)  # the job and its children: one group, stopped as one
+    if nice:
+        os.nice(nice)
+    ctl = socket.socket(fileno=ctl_fd)
+    ctl.sendall(frame(("pid", os.getpid())))
+    size = int.from_bytes(_recv_exactly(ctl, FRAME), "big")
+    call, timeout = pickle.loads(_recv_exactly(ctl, size))
+    buffer = _capture(out_fd)
+    report = _Report(ctl, buffer)
+    runner._process_job["report"] = report.set_progress
+    armed = [False]
+    raise_on_stop_signals(lambda: armed[0])
+    result = None
+    try:
+        try:
+            ref, args, kwargs, ctx = pickle.loads(call)
+            func = resolve(ref)
+            armed[0] = True
+            result = runner.run_in_context(ctx, func, *args, **kwargs)
+        finally:
+            armed[0] = False
+        status, error = runner.outcome(None, timeout)
+    except BaseException as e:
+        status, error = runner.outcome(e, timeout)
+    report.close()
+    try:
+        report.send(("end", status.value, result, error))
+    except Exception:  # a result that does not pickle: its repr
+        report.send(("end", status.value, repr(result), error))
+    return 0

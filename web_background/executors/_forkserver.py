@@ -1,0 +1,154 @@
+"""The fork server: a clean, single-threaded Python process, started once per
+web process, that imports the app's job modules and then forks one child per
+process job.  Never forking the (multi-threaded) web server itself is what
+makes starting a process job safe, and cheap: the child starts with
+everything already imported.
+
+Run as ``python -c "...; main()" SPEC FD`` by ``processes.py``; FD is a
+SOCK_SEQPACKET socket on which each message asks for one job (its id and nice
+level) and carries two file descriptors: the pipe that becomes the job's
+stdout and stderr, and the job's control socket.  When a child ends, the
+server writes its exit code on the job's control socket; when the web process
+goes away, the server kills its children and exits.
+"""
+
+import json
+import os
+import pickle
+import runpy
+import selectors
+import signal
+import socket
+import sys
+import traceback
+import types
+from typing import Any, Dict, Tuple
+
+FRAME = 4  # bytes of the big-endian length before each pickled message on a control socket
+
+
+def frame(message: Any) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(FRAME, "big") + data
+
+
+def _preload(spec: Dict[str, Any]) -> None:
+    """Import what the web process had: its ``__main__`` (when it defines jobs;
+    run as ``__mp_main__``, so its ``if __name__ == "__main__":`` block does
+    not run) and the modules that define @background functions."""
+    sys.path[:] = spec["path"]
+    try:
+        if spec.get("main_module"):
+            main = types.ModuleType("__mp_main__")
+            main.__dict__.update(runpy.run_module(spec["main_module"], run_name="__mp_main__", alter_sys=True))
+            sys.modules["__main__"] = sys.modules["__mp_main__"] = main
+        elif spec.get("main_file"):
+            main = types.ModuleType("__mp_main__")
+            main.__dict__.update(runpy.run_path(spec["main_file"], run_name="__mp_main__"))
+            sys.modules["__main__"] = sys.modules["__mp_main__"] = main
+    except BaseException:
+        sys.stderr.write("web_background fork server: could not import the app's main module:\n"
+                         + traceback.format_exc())
+    for name in spec.get("modules", ()):
+        try:
+            __import__(name)
+        except BaseException:
+            sys.stderr.write("web_background fork server: could not import %s:\n%s" % (name, traceback.format_exc()))
+
+
+def _child(server: socket.socket, wake: Tuple[int, int], job_id: str, nice: int, out_fd: int, ctl_fd: int) -> None:
+    """In the forked child: become the job's process, run it, never return."""
+    code = 70
+    try:
+        server.close()
+        for fd in wake:
+            os.close(fd)
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        from . import _child as child
+
+        code = child.run(job_id, nice, out_fd, ctl_fd)
+    except BaseException:
+        try:
+            traceback.print_exc()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)
+
+
+def serve(server: socket.socket) -> None:
+    """Fork a child per request until the web process closes its end."""
+    wake = os.pipe()
+    for fd in wake:
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake[1])
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the selector through the wakeup fd
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C in the server's terminal is for the server
+    children: Dict[int, int] = {}  # pid -> the job's control socket (for its exit code)
+    selector = selectors.DefaultSelector()
+    selector.register(server, selectors.EVENT_READ, "request")
+    selector.register(wake[0], selectors.EVENT_READ, "child")
+    while True:
+        for key, _ in selector.select():
+            if key.data == "child":
+                try:
+                    while os.read(wake[0], 512):
+                        pass
+                except BlockingIOError:
+                    pass
+                _reap(children)
+                continue
+            try:
+                message, fds, _flags, _addr = socket.recv_fds(server, 4096, 2)
+            except InterruptedError:
+                continue
+            except OSError:
+                message, fds = b"", []
+            if not message:  # the web process is gone: so are its jobs
+                for pid in children:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                return
+            job_id, nice = pickle.loads(message)
+            out_fd, ctl_fd = fds
+            pid = os.fork()
+            if pid == 0:
+                _child(server, wake, job_id, nice, out_fd, ctl_fd)
+            os.close(out_fd)
+            children[pid] = ctl_fd
+        _reap(children)
+
+
+def _reap(children: Dict[int, int]) -> None:
+    """Tell each ended child's job its exit code (negative: the signal that killed it)."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        ctl_fd = children.pop(pid, None)
+        if ctl_fd is None:
+            continue
+        try:
+            os.write(ctl_fd, frame(("exit", os.waitstatus_to_exitcode(status))))
+        except OSError:
+            pass
+        os.close(ctl_fd)
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    server = socket.socket(fileno=int(sys.argv[2]))
+    _preload(spec)
+    serve(server)
+
+
+if __name__ == "__main__":
+    main()
