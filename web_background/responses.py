@@ -132,9 +132,15 @@ def _state(record: Dict[str, Any]) -> Dict[str, Any]:
     """What a client is told of a job besides its output."""
     return {
         "id": record["id"], "status": record["status"], "progress": record.get("progress"),
+        "cancel_requested": _cancelling(record),
         "error": record.get("error") if web.config.get("debug") else None,
         "created": record.get("created"), "started": record.get("started"), "finished": record.get("finished"),
     }
+
+
+def _cancelling(record: Dict[str, Any]) -> bool:
+    """A cancel was asked for and the job has not ended yet."""
+    return bool(record.get("cancel")) and record["status"] not in FINISHED
 
 
 # -- streams ---------------------------------------------------------------------------
@@ -199,7 +205,8 @@ def _stream_body(job_id: str, offset: int, events: bool, multithread: bool) -> I
                 offset = end
                 last_sent = time.monotonic()
                 yield _sse("output", offset, {"text": text, "offset": offset}) if events else text.encode("utf-8")
-            state = (record["status"], json.dumps(record.get("progress")), record.get("started"))
+            state = (record["status"], json.dumps(record.get("progress")), record.get("started"),
+                     _cancelling(record))
             if events and state != last_state:
                 last_state = state
                 yield _sse("end" if record["status"] in FINISHED else "state", offset, _state(record))
@@ -257,7 +264,8 @@ _SCRIPT = r"""
   }
   function show(s) {
     state = s;
-    statusEl.textContent = s.status;
+    var ended = ["queued", "running"].indexOf(s.status) < 0;
+    statusEl.textContent = s.cancel_requested && !ended ? "Cancelling\u2026" : s.status;
     statusEl.className = s.status;
     if (s.progress) {
       bar.hidden = false;
@@ -265,8 +273,8 @@ _SCRIPT = r"""
       else { bar.removeAttribute("value"); }
       msg.textContent = s.progress.message || "";
     }
-    var ended = ["queued", "running"].indexOf(s.status) < 0;
     form.hidden = ended;
+    if (s.cancel_requested) { form.querySelector("button").disabled = true; }
     failed.hidden = s.status !== "failed";
     if (s.error) { failed.textContent = "The job failed.\n" + s.error; }
     tick();
@@ -315,7 +323,8 @@ def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
         '<style nonce="%s">%s</style></head><body>' % (nonce, _STYLE),
         '<main id="job" data-offset="%d" data-state="%s">' % (offset, esc(json.dumps(state))),
         "<h1>%s</h1>" % esc(name),
-        '<div class="meta"><span>Status: <strong id="status" class="{0}">{0}</strong></span>'.format(esc(status)),
+        '<div class="meta"><span>Status: <strong id="status" class="%s">%s</strong></span>' % (
+            esc(status), "Cancelling\u2026" if state["cancel_requested"] else esc(status)),
         '<span>Elapsed: <span id="elapsed">%s</span></span>' % esc(_elapsed(record)),
         '<form id="cancel" method="post" action="?_t=%s&amp;_action=cancel"%s>'
         '<button type="submit">Cancel</button></form></div>' % (esc(record["id"]), "" if running else " hidden"),

@@ -37,6 +37,7 @@ def _preload(spec: Dict[str, Any]) -> None:
     run as ``__mp_main__``, so its ``if __name__ == "__main__":`` block does
     not run) and the modules that define @background functions."""
     sys.path[:] = spec["path"]
+    sys.argv[:] = spec["argv"]  # as the app saw it (some read it at import)
     try:
         if spec.get("main_module"):
             main = types.ModuleType("__mp_main__")
@@ -147,6 +148,8 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     server = socket.socket(fileno=int(sys.argv[2]))
     _preload(spec)
+    from . import _child  # noqa: F401  (imported once here rather than in every child)
+
     serve(server)
 
 

@@ -53,7 +53,8 @@ def _python() -> str:
 def _spec() -> Dict[str, Any]:
     """What the fork server imports: this process's sys.path, its ``__main__``
     when that defines jobs, and every module that defines @background functions."""
-    spec: Dict[str, Any] = {"path": [p for p in sys.path], "modules": sorted(_job_modules - {"__main__"})}
+    spec: Dict[str, Any] = {"path": list(sys.path), "argv": list(getattr(sys, "argv", [])),
+                            "modules": sorted(_job_modules - {"__main__"})}
     main = sys.modules.get("__main__")
     if "__main__" in _job_modules and main is not None:
         name = getattr(getattr(main, "__spec__", None), "name", None)
