@@ -42,7 +42,7 @@ import time
 import _harness
 import web
 
-import web_background
+import web_background.runner
 from web_background import DEFAULTS, configure
 
 BENCHMARKS = [  # the benchmark modules, in the order they run (and their rows print)
@@ -88,7 +88,7 @@ def run_all(modules, ctx):
     finally:
         if tmp is not None:
             configure(**dict(DEFAULTS, store="memory://"))
-            time.sleep(2 * web_background.jobs.FLUSH_INTERVAL)  # old flusher threads see they are closed
+            time.sleep(2 * web_background.runner.FLUSH_INTERVAL)  # old flusher threads see they are closed
             if redis_server is not None:
                 redis_server.stop()
             shutil.rmtree(tmp, ignore_errors=True)

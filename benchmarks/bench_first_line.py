@@ -24,7 +24,8 @@ import time
 
 from _harness import BENCH_DIR, Row, RQWorker, fmt_time, ratio_row
 
-import web_background
+import web_background.jobs
+import web_background.runner
 from web_background import DEFAULTS, background, configure
 
 REDIS = True  # run with ctx.redis_url and ctx.rq_command
@@ -221,7 +222,7 @@ def run(ctx):
                  "the thread executor polled with the store's own read (a') needs %s, vs %s when the poll flushes "
                  "its sink (a)" % (
                      gap("RQ executor", "rq started", "body started"), gap("RQ executor", "printed", "visible"),
-                     gap("plain RQ", "printed", "visible"), web_background.jobs.TICK, RQ_PAUSE,
+                     gap("plain RQ", "printed", "visible"), web_background.runner.TICK, RQ_PAUSE,
                      t(med("thread, store read", "visible")), t(a)))
     notes.append("first line, what 50x would take: plain RQ's median %s / 50 = %s, while the thread executor's "
                  "start call alone returns after %s and its job prints the line %s after the call (medians; with a "

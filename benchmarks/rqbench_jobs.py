@@ -17,7 +17,7 @@ job pays for nothing of web_background in either worker.
 bench_first_line.py makes the web_background jobs out of ``first_line`` itself:
 ``background(first_line)`` (the thread executor) and
 ``background(queue=QUEUE)(first_line)``, ``background(queue=QUEUE_COLD)(first_line)``
-(the RQ executor, whose work-horse runs ``web_background.executors.rq_entry``,
+(the RQ executor, whose work-horse runs ``web_background.executors.rq.rq_entry``,
 which imports web_background, unless the worker preloaded it, and then
 ``rqbench_jobs:first_line``).  The work-horse's store is the
 ``WEB_BACKGROUND_STORE`` _harness.RQWorker puts in the worker's environment (web_background

@@ -4,7 +4,8 @@ the README recommends for real workers (examples/cluster/worker_settings.py).
 
 RQ imports this module once, in the worker, before it forks a work-horse for
 each job: importing the job module and web_background here (web_background
-imports web.py and ``web_background.executors``, where ``rq_entry`` lives)
+imports web.py and ``web_background.executors``; ``rq_entry``'s own module,
+``web_background.executors.rq``, is imported when first needed, not here)
 loads them once instead of in every work-horse.  Its ``configure()`` call is
 the one a real app's job module makes at import (examples/cluster/jobs.py):
 it builds the Redis store here too, before the fork.  (rqbench_jobs itself
