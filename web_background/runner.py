@@ -304,11 +304,12 @@ class _Runner:
 
     # -- stopping ----------------------------------------------------------
 
-    def stopped(self, running: _Running) -> Tuple[JobStatus, Optional[str]]:
-        """How a job that was stopped by force ends: cancelled, or failed when it timed out."""
+    def finish_stopped(self, running: _Running) -> None:
+        """Record the end of a job stopped by force: cancelled, or failed when it timed out."""
         if running.stopping is TimedOut:
-            return JobStatus.FAILED, timed_out_error(running.timeout)
-        return JobStatus.CANCELLED, None
+            self.finish(running, JobStatus.FAILED, error=timed_out_error(running.timeout))
+        else:
+            self.finish(running, JobStatus.CANCELLED)
 
     def _stop(self, running: _Running, reason: Type[Cancelled]) -> None:
         """Ask a job of this process to stop: at once if it has not started yet,
@@ -318,7 +319,7 @@ class _Runner:
                 return
             running.stopping, running.stop_at = reason, time.monotonic()
         if not running.started:
-            self.finish(running, *self.stopped(running))
+            self.finish_stopped(running)
             return
         running.sink.cancel()  # its next write raises too, whatever the executor can do
         running.executor.stop(running, reason)
@@ -490,7 +491,7 @@ class _Runner:
                     self._stop(running, Cancelled)
         elif not running.killed and now - running.stop_at >= self.settings["cancel_grace"]:
             running.killed = True
-            running.executor.kill(running, lambda: self.finish(running, *self.stopped(running)))
+            running.executor.kill(running, lambda: self.finish_stopped(running))
 
     def close(self) -> None:
         self._closed.set()

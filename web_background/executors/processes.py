@@ -358,7 +358,7 @@ class ProcessExecutor(Executor):
             status, result, error = proc.end
             self.runner.finish(running, JobStatus(status), result, error)
         elif running.stopping is not None:
-            self.runner.finish(running, *self.runner.stopped(running))
+            self.runner.finish_stopped(running)
         else:
             self.runner.finish(running, JobStatus.FAILED, None, _crash(proc.exit))
 
