@@ -42,3 +42,33 @@ def exits(how):
     if how == "sys.exit":
         sys.exit(3)
     os._exit(3)
+
+
+@background(queue=QUEUE)
+def sleeps():
+    print("sleeping", flush=True)
+    try:
+        time.sleep(3600)
+    finally:
+        print("finally ran")
+
+
+@background(queue=QUEUE)
+def refuses_to_stop():
+    from web_background import Cancelled
+
+    print("stubborn pid=%d" % os.getpid(), flush=True)
+    for _ in range(600):
+        try:
+            time.sleep(0.1)
+        except Cancelled:
+            print("ignoring the cancel", flush=True)
+
+
+@background(queue=QUEUE, timeout=0.5)
+def sleeps_past_its_timeout():
+    print("started", flush=True)
+    try:
+        time.sleep(3600)
+    finally:
+        print("finally ran")

@@ -46,7 +46,7 @@ def test_nearly_a_million_characters_arrive_whole():
 def test_progress_reported_in_a_process_job_reaches_the_record():
     j = jobs.reports_progress()
     wait_for(lambda: j.progress == {"done": 1, "total": 4, "message": "a quarter"}, timeout=15)
-    assert j.wait(15) and j.status == "done"
+    assert j.wait(15) and j.status == "done", j.error
     wait_for(lambda: j.progress == {"done": 3, "total": 4, "message": "three quarters"})
 
 

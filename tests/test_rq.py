@@ -31,9 +31,9 @@ def rq_command():
 class Workers:
     """Stock `rq worker` processes (the default forking Worker) for the test."""
 
-    def __init__(self, redis_url, queues, path, count=1, options=()):
+    def __init__(self, redis_url, queues, path, count=1, options=(), env=None):
         self.redis_url, self.procs = redis_url, []
-        env = dict(os.environ, WEB_BACKGROUND_STORE=redis_url, PYTHONPATH=ROOT)
+        env = dict(os.environ, WEB_BACKGROUND_STORE=redis_url, PYTHONPATH=ROOT, **(env or {}))
         for _ in range(count):
             self.procs.append(subprocess.Popen(
                 [rq_command(), "worker", "--url", redis_url, "--path", path, "--logging_level", "WARNING"]
@@ -248,3 +248,39 @@ def test_a_work_horse_shares_the_workers_connection_only_to_the_same_redis(redis
     store.create({"id": "shared", "status": "queued", "created": time.time()})
     store.append("shared", "through the shared connection\n")
     assert store.read("shared", 0)[0] == "through the shared connection\n"
+
+
+def test_cancel_interrupts_a_sleeping_rq_job_at_once_and_its_finally_runs(workers):
+    workers()
+    job = rqjobs.sleeps()
+    wait_for(lambda: "sleeping" in job.output, timeout=30)
+    asked = time.monotonic()
+    assert job.cancel()
+    assert job.wait(5) and time.monotonic() - asked < 1.0
+    assert job.status == "cancelled"
+    assert job.output == "sleeping\nfinally ran\n"
+
+
+def test_an_rq_job_that_ignores_cancel_has_its_work_horse_stopped_after_cancel_grace(redis_url):
+    w = Workers(redis_url, [rqjobs.QUEUE], os.path.join(ROOT, "tests"), env={"WEB_BACKGROUND_CANCEL_GRACE": "0.5"})
+    try:
+        job = rqjobs.refuses_to_stop()
+        wait_for(lambda: "stubborn" in job.output, timeout=30)
+        horse = int(job.output.split("pid=")[1].split()[0])
+        job.cancel()
+        assert job.wait(15)
+        assert job.status == "cancelled"
+        assert "ignoring the cancel" in job.output
+        wait_for(lambda: not os.path.exists("/proc/%d" % horse) or open("/proc/%d/stat" % horse).read().split()[2]
+                 == "Z", timeout=10)  # the work-horse is gone
+        assert w.procs[0].poll() is None  # and its worker goes on
+    finally:
+        w.stop()
+
+
+def test_an_rq_job_past_its_timeout_is_stopped_and_fails_saying_so(workers):
+    workers()
+    job = rqjobs.sleeps_past_its_timeout()
+    assert job.wait(30)
+    assert job.status == "failed" and job.error.startswith("the job timed out after 0.5 seconds")
+    assert job.output == "started\nfinally ran\n"

@@ -50,25 +50,30 @@ class Sink:
     it then swaps every writer to the C-level ``StringIO.write``.
     """
 
-    __slots__ = ("_buf", "_writers", "_cancelled", "_written", "_lock", "on_first_write")
+    __slots__ = ("_buf", "_writers", "_cancelled", "_closed", "_written", "_lock", "on_first_write")
 
     def __init__(self) -> None:
         self._buf = io.StringIO()
         self._writers: List[Tuple[partial, bool]] = []  # every write function handed out
         self._cancelled = False
+        self._closed = False
         self._written = False
         self._lock = threading.Lock()
         self.on_first_write: Optional[Callable[[], None]] = None
 
     def writer(self, cancellable: bool = True) -> partial:
         """A write function for one thread: C-level, swappable from any thread."""
-        target: Callable[..., Any] = raise_cancelled
         with self._lock:
-            if not (cancellable and self._cancelled):
-                target = self._buf.write if self._written else self._first_write
-            w = partial(target)
+            w = partial(self._target(cancellable))
             self._writers.append((w, cancellable))
             return w
+
+    def _target(self, cancellable: bool) -> Callable[..., Any]:
+        if cancellable and self._cancelled:
+            return raise_cancelled
+        if self._closed:
+            return len  # dropped: the job has ended
+        return self._buf.write if self._written else self._first_write
 
     def _first_write(self, s: str) -> int:
         with self._lock:
@@ -82,8 +87,7 @@ class Sink:
 
     def _retarget(self) -> None:
         for w, cancellable in self._writers:
-            if not (cancellable and self._cancelled):
-                w.__setstate__((self._buf.write, (), None, None))  # type: ignore[attr-defined]
+            w.__setstate__((self._target(cancellable), (), None, None))  # type: ignore[attr-defined]
 
     def has_output(self) -> bool:
         return bool(self._buf.tell())
@@ -103,9 +107,14 @@ class Sink:
         """Make every cancellable writer raise Cancelled from its next write on."""
         with self._lock:
             self._cancelled = True
-            for w, cancellable in self._writers:
-                if cancellable:
-                    w.__setstate__((raise_cancelled, (), None, None))  # type: ignore[attr-defined]
+            self._retarget()
+
+    def close(self) -> None:
+        """The job was stopped and has ended: what its threads write from now on
+        is dropped (cancellable writers raise Cancelled, so helper threads stop)."""
+        with self._lock:
+            self._cancelled = self._closed = True
+            self._retarget()
 
 
 class _StreamProxy(threading.local):

@@ -22,11 +22,10 @@ DEFAULTS: Dict[str, Any] = {
     "queue": "default",  # the RQ queue of jobs whose @background names none
     "stream_seconds": 15.0,  # a live stream gives its server thread back after this; the client resumes
     "max_streams": 4,  # live streams holding a server thread at once, per process
-    "timeout": None,  # seconds a job may run before it is stopped (None: no limit)
+    "timeout": 0.0,  # seconds a job may run before it is stopped (0: no limit)
     "cancel_grace": 5.0,  # seconds a stopped job has to end before it is ended by force
     "nice": 10,  # how much lower the CPU priority of a job process is than the server's (0: the same)
 }
-_TYPES = {"timeout": float}  # settings whose default (None) does not say their type
 
 
 def _from_environment(defaults: Dict[str, Any]) -> Dict[str, Any]:
@@ -37,7 +36,7 @@ def _from_environment(defaults: Dict[str, Any]) -> Dict[str, Any]:
         raw = os.environ.get("WEB_BACKGROUND_" + key.upper())
         if raw:
             try:
-                settings[key] = _TYPES.get(key, type(default))(raw)
+                settings[key] = type(default)(raw)
             except ValueError:
                 raise ValueError("WEB_BACKGROUND_%s=%r is not a valid %s" % (key.upper(), raw, key)) from None
     return settings
@@ -175,7 +174,7 @@ def configure(
     nice: Optional[int] = None,
 ) -> None:
     """Set where jobs are stored, where they run and how they are bounded;
-    unnamed settings keep their value (``timeout=0``: no limit again).  Call it
+    unnamed settings keep their value.  Call it
     once at start-up, in the module that defines the jobs (RQ workers import it
     too): jobs running under the previous settings finish under them."""
     given = dict(store=store, workers=workers, queue_limit=queue_limit, ttl=ttl,
@@ -183,7 +182,7 @@ def configure(
                  stream_seconds=stream_seconds, max_streams=max_streams, timeout=timeout,
                  cancel_grace=cancel_grace, nice=nice)
     new = dict(_state["settings"], **{k: v for k, v in given.items() if v is not None})
-    new["timeout"] = check_timeout(new["timeout"]) or None
+    check_timeout(new["timeout"])
     for key in ("workers", "max_jobs", "max_output"):
         if not isinstance(new[key], int) or new[key] < 1:
             raise ValueError("%s must be a positive int, not %r" % (key, new[key]))

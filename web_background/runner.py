@@ -168,6 +168,7 @@ class _Runner:
         call = ex.prepare(func, args, kwargs or {}, ctx, queue)
         if timeout is None:
             timeout = self.settings["timeout"]
+        timeout = timeout or None  # 0: no limit
         self._ensure_process()
         self.expire(throttle=0.2)
         job_id = secrets.token_urlsafe(16)
@@ -247,7 +248,8 @@ class _Runner:
         """Run a job's body in the calling thread, its output captured."""
         if not self.begin(running):
             return
-        capture.route(running.sink, on_flush=lambda: self.flush(running))
+        # the job's own thread is stopped by its executor; its finally: blocks may still print
+        capture.route(running.sink, on_flush=lambda: self.flush(running), cancellable=False)
         _enter(running)
         result = None
         try:
@@ -290,6 +292,8 @@ class _Runner:
             if running.final is not None:
                 return
             running.final = dict(status=status.value, result=result, error=error, finished=time.time())
+        if running.stopping is not None:  # threads it leaves behind (or one stuck in C) write no more
+            running.sink.close()
         try:
             self._write_end(running)
         except Exception as e:  # the maintenance thread retries until the store takes it
@@ -321,7 +325,7 @@ class _Runner:
         if not running.started:
             self.finish_stopped(running)
             return
-        running.sink.cancel()  # its next write raises too, whatever the executor can do
+        running.sink.cancel()  # threads the job started raise at their next write
         running.executor.stop(running, reason)
         self._wake.set()
 
