@@ -359,8 +359,6 @@ def test_a_job_process_killed_by_sigkill_fails_naming_the_signal_and_keeps_its_o
     assert status == 200 and body == b"plain answer from %d\n" % runner
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: the fork server dies of a SIGTERM sent to the server's process "
-                   "group without stopping its job processes, which are in process groups of their own")
 def test_stopping_the_server_by_its_process_group_ends_the_job_processes_it_runs():
     port = free_port()
     server = Server([sys.executable, APP, "127.0.0.1:%d" % port], port, env=dict(WEB_BACKGROUND_STORE="memory://"))

@@ -172,7 +172,7 @@ def test_cli_lists_shows_tails_cancels_and_purges(db_url):
         cancelled = cli("--store", db_url, "cancel", job_id)
         assert cancelled.returncode == 0, cancelled.stderr
         out, err = tail.communicate(timeout=30)
-        assert tail.returncode == 1 and "[job cancelled]" in err
+        assert tail.returncode == 1 and "[job cancelled]" in err, err
         purged = cli("--store", db_url, "purge")
         assert purged.returncode == 0 and "dropped 1 finished jobs" in purged.stdout
         assert job_id not in cli("--store", db_url, "list").stdout

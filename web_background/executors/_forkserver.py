@@ -80,49 +80,57 @@ def _child(server: socket.socket, wake: Tuple[int, int], job_id: str, nice: int,
         os._exit(code)
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def serve(server: socket.socket) -> None:
-    """Fork a child per request until the web process closes its end."""
+    """Fork a child per request until the web process closes its end (or the
+    server is told to stop); the children still running are then killed."""
     wake = os.pipe()
     for fd in wake:
         os.set_blocking(fd, False)
     signal.set_wakeup_fd(wake[1])
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the selector through the wakeup fd
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C in the server's terminal is for the server
+    signal.signal(signal.SIGTERM, _stop)
     children: Dict[int, int] = {}  # pid -> the job's control socket (for its exit code)
     selector = selectors.DefaultSelector()
     selector.register(server, selectors.EVENT_READ, "request")
     selector.register(wake[0], selectors.EVENT_READ, "child")
-    while True:
-        for key, _ in selector.select():
-            if key.data == "child":
-                try:
-                    while os.read(wake[0], 512):
-                        pass
-                except BlockingIOError:
-                    pass
-                _reap(children)
-                continue
-            try:
-                message, fds, _flags, _addr = socket.recv_fds(server, 4096, 2)
-            except InterruptedError:
-                continue
-            except OSError:
-                message, fds = b"", []
-            if not message:  # the web process is gone: so are its jobs
-                for pid in children:
+    try:
+        while True:
+            for key, _ in selector.select():
+                if key.data == "child":
                     try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
+                        while os.read(wake[0], 512):
+                            pass
+                    except BlockingIOError:
                         pass
-                return
-            job_id, nice = pickle.loads(message)
-            out_fd, ctl_fd = fds
-            pid = os.fork()
-            if pid == 0:
-                _child(server, wake, job_id, nice, out_fd, ctl_fd)
-            os.close(out_fd)
-            children[pid] = ctl_fd
-        _reap(children)
+                    _reap(children)
+                    continue
+                try:
+                    message, fds, _flags, _addr = socket.recv_fds(server, 4096, 2)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    message, fds = b"", []
+                if not message:  # the web process is gone: so are its jobs
+                    return
+                job_id, nice = pickle.loads(message)
+                out_fd, ctl_fd = fds
+                pid = os.fork()
+                if pid == 0:
+                    _child(server, wake, job_id, nice, out_fd, ctl_fd)
+                os.close(out_fd)
+                children[pid] = ctl_fd
+            _reap(children)
+    finally:
+        for pid in children:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _reap(children: Dict[int, int]) -> None:

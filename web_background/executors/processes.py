@@ -74,7 +74,10 @@ class _ForkServer:
             [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))])
         with theirs:
             self.process = subprocess.Popen([_python(), "-c", code, json.dumps(_spec()), str(theirs.fileno())],
-                                            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                                            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                            # a signal to the server's group is for the server: the fork
+                                            # server ends when the server does, and takes the jobs with it
+                                            start_new_session=True)
         self.socket = ours
         self.pid = os.getpid()
 
