@@ -1,8 +1,6 @@
 """The process executor: each job in a process of its own, forked by the fork
 server, with real processes and signals; on every store."""
 import os
-import pickle
-import signal
 import subprocess
 import sys
 import textwrap

@@ -240,18 +240,18 @@ class Thread(threading.Thread):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from . import runner  # the job context travels with the thread
+        from . import running  # the job context travels with the thread
 
         self._wb_sink = current_sink()
-        self._wb_job = runner._current()
+        self._wb_job = running._current()
 
     def run(self) -> None:
         if self._wb_sink is None:
             return super().run()
-        from . import runner
+        from . import running
 
         route(self._wb_sink)
-        runner._enter(self._wb_job)
+        running._enter(self._wb_job)
         try:
             super().run()
         except Cancelled:
@@ -260,7 +260,7 @@ class Thread(threading.Thread):
             _here.log(traceback.format_exc())
             raise
         finally:
-            runner._leave()
+            running._leave()
             unroute()
 
 

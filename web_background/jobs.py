@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any, Dict, Iterator, Optional
 
 from . import executors
-from .runner import Busy, _Runner, report_progress
+from .runner import Busy, _Runner  # noqa: F401  (Busy: a public name, from here)
+from .running import report_progress
 from .stores import JobStatus
 
 DEFAULTS: Dict[str, Any] = {
@@ -202,20 +203,6 @@ def configure(
         old, _state["runner"], _state["settings"] = _state["runner"], runner, new
     if old is not None:
         old.close()
-
-
-def check_executor(name: Any) -> str:
-    """``name`` if it names an executor, else a clear ValueError."""
-    if name not in executors.NAMES:
-        raise ValueError("executor must be one of %s, not %r" % (", ".join(executors.NAMES), name))
-    return name
-
-
-def check_timeout(seconds: Any) -> Optional[float]:
-    """``seconds`` if it is a valid timeout (None or a number >= 0), else a clear ValueError."""
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0):
-        raise ValueError("timeout must be None or a number of seconds >= 0, not %r" % (seconds,))
-    return seconds
 
 
 def check_executor(name: Any) -> str:

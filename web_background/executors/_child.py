@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import Any, Callable, Optional
 
-from .. import runner
+from .. import runner, running
 from . import raise_on_stop_signals, resolve
 from ._forkserver import FRAME, frame
 
@@ -141,7 +141,7 @@ def run(job_id: str, nice: int, out_fd: int, ctl_fd: int) -> int:
     call, timeout = pickle.loads(_recv_exactly(ctl, size))
     buffer = _capture(out_fd)
     report = _Report(ctl, buffer)
-    runner._process_job["report"] = report.set_progress
+    running._process_job["report"] = report.set_progress
     armed = [False]
     raise_on_stop_signals(lambda: armed[0])
     result = None
@@ -153,9 +153,9 @@ def run(job_id: str, nice: int, out_fd: int, ctl_fd: int) -> int:
             result = runner.run_in_context(ctx, func, *args, **kwargs)
         finally:
             armed[0] = False
-        status, error = runner.outcome(None, timeout)
+        status, error = running.outcome(None, timeout)
     except BaseException as e:
-        status, error = runner.outcome(e, timeout)
+        status, error = running.outcome(e, timeout)
     report.close()
     try:
         report.send(("end", status.value, result, error))

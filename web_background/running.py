@@ -1,0 +1,99 @@
+"""A job in progress, as the process that runs or watches over it sees it
+(``_Running``), which job the calling thread or process runs, and how a
+job's body ended (``outcome``)."""
+
+import os
+import socket
+import threading
+import traceback
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Type
+
+from .capture import Cancelled, Sink, TimedOut, raise_cancelled
+from .stores import JobStatus
+
+if TYPE_CHECKING:
+    from .executors import Executor
+
+
+def timed_out_error(seconds: Optional[float]) -> str:
+    """The ``error`` of a job stopped by its ``timeout``."""
+    return "the job timed out after %g seconds" % (seconds or 0)
+
+
+def outcome(exc: Optional[BaseException], timeout: Optional[float]) -> Tuple[JobStatus, Optional[str]]:
+    """``(status, error)`` of a job body that returned (``exc`` None) or raised ``exc``
+    (called in the ``except`` clause, for its traceback)."""
+    if exc is None:
+        return JobStatus.DONE, None
+    if isinstance(exc, TimedOut):
+        return JobStatus.FAILED, "%s\n%s" % (timed_out_error(timeout), traceback.format_exc())
+    if isinstance(exc, Cancelled):
+        return JobStatus.CANCELLED, None
+    return JobStatus.FAILED, traceback.format_exc()  # SystemExit too: nothing a job does stops the server
+
+
+class _Running:
+    """What this process knows of a job it runs or watches over."""
+
+    __slots__ = ("id", "sink", "executor", "timeout", "done", "started", "progress", "flush_lock", "pending",
+                 "skipped", "final", "flushed", "lock", "ident", "thread", "stopping", "stop_at", "killed",
+                 "deadline")
+
+    def __init__(self, job_id: str, sink: Sink, executor: "Executor", timeout: Optional[float] = None) -> None:
+        self.id = job_id
+        self.sink = sink  # the capture writes here; flushes move it to the store
+        self.executor = executor
+        self.timeout = timeout
+        self.done = threading.Event()
+        self.started = False  # a queued job reads its cancel flag when it starts instead
+        self.progress: Optional[Dict[str, Any]] = None  # written at the next flush
+        self.flush_lock = threading.Lock()
+        self.pending = ""  # output the store could not take yet (it is retried)
+        self.skipped = 0  # characters before ``pending`` already past max_output
+        self.final: Optional[Dict[str, Any]] = None  # the end, until the store has it
+        self.flushed = 0.0  # time.monotonic() of the last flush
+        self.lock = threading.Lock()  # guards ident, stopping, final
+        self.ident: Optional[int] = None  # the thread running the body, while it runs it
+        self.thread: Optional[threading.Thread] = None
+        self.stopping: Optional[Type[Cancelled]] = None  # Cancelled or TimedOut, once asked to stop
+        self.stop_at = 0.0
+        self.killed = False
+        self.deadline: Optional[float] = None  # time.monotonic() at which the job times out
+
+    def set_progress(self, done: float, total: Optional[float], message: Optional[str]) -> None:
+        if self.stopping is not None:
+            raise_cancelled()
+        self.progress = {"done": done, "total": total, "message": message}
+
+
+_local = threading.local()
+# In a job's own process (see executors/processes.py): where progress() reports to.
+_process_job: Dict[str, Callable[[float, Optional[float], Optional[str]], None]] = {}
+
+
+def _current() -> Optional[_Running]:
+    return getattr(_local, "job", None)
+
+
+def _enter(running: Optional[_Running]) -> None:
+    _local.job = running
+
+
+def _leave() -> None:
+    _local.job = None
+
+
+def report_progress(done: float, total: Optional[float], message: Optional[str]) -> None:
+    """progress() of the job the calling thread (or process) runs."""
+    running = _current()
+    if running is not None:
+        running.set_progress(done, total, message)
+    elif "report" in _process_job:
+        _process_job["report"](done, total, message)
+    else:
+        raise RuntimeError("progress() is only meaningful inside a @background job")
+
+
+def _process_name() -> str:
+    """Which process runs a job: ``pid@host`` (the CLI shows it; tests kill by it)."""
+    return "%d@%s" % (os.getpid(), socket.gethostname())
