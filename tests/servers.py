@@ -92,6 +92,25 @@ def get(url, headers=None, timeout=10.0):
         return e.code, e.headers, e.read()
 
 
+def next_event(response):
+    """(id, event, data) of the next Server-Sent Event on an HTTP response, or None at its end."""
+    fields = {}
+    while True:
+        line = response.readline()
+        if not line:
+            return None
+        line = line.decode().rstrip("\n")
+        if not line:
+            if "event" in fields:
+                return fields.get("id"), fields["event"], fields.get("data")
+            fields = {}
+            continue
+        if line.startswith(":"):
+            continue
+        key, _, value = line.partition(": ")
+        fields[key] = value
+
+
 def webpy_example(port, **env):
     """The README's example app under web.py's own server."""
     return Server([sys.executable, "examples/application.py", "127.0.0.1:%d" % port], port, env=env)

@@ -11,7 +11,7 @@ import pytest
 from web_background import background, threaddb
 
 import apps
-from servers import apps_server, free_port, get
+from servers import apps_server, free_port, get, next_event
 
 app = apps.app
 
@@ -179,24 +179,6 @@ def test_a_stream_dropped_mid_job_and_resumed_with_last_event_id_loses_and_repea
             break
     assert ended, "the job did not end within the attempts"
     assert received.splitlines() == ["tick %d" % i for i in range(lines)]
-
-
-def next_event(response):
-    fields = {}
-    while True:
-        line = response.readline()
-        if not line:
-            return None
-        line = line.decode().rstrip("\n")
-        if not line:
-            if "event" in fields:
-                return fields.get("id"), fields["event"], fields.get("data")
-            fields = {}
-            continue
-        if line.startswith(":"):
-            continue
-        key, _, value = line.partition(": ")
-        fields[key] = value
 
 
 def test_watchers_do_not_starve_ordinary_requests(server):

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import needs, wait_for
-from servers import ROOT, Server, free_port, get
+from servers import ROOT, Server, free_port, get, next_event
 
 pytestmark = pytest.mark.stores("memory")  # the servers have their own stores
 
@@ -217,23 +217,6 @@ def test_json_polls_with_offset_follow_a_job_to_done_with_every_line_once(server
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8" and b"line 0039" in body
 
 
-def next_event(response):
-    """(id, event, data) of the next Server-Sent Event, or None at the end of the stream."""
-    fields = {}
-    while True:
-        line = response.readline()
-        if not line:
-            return None
-        line = line.decode("utf-8").rstrip("\n")
-        if not line:
-            if "event" in fields:
-                return fields.get("id"), fields["event"], json.loads(fields["data"])
-            fields = {}
-        elif not line.startswith(":"):
-            key, _, value = line.partition(": ")
-            fields[key] = value
-
-
 def test_the_event_stream_resumed_on_either_process_carries_every_line_once_and_ends_done(server):
     lines = 40
     before = len(server.served)
@@ -261,7 +244,7 @@ def test_the_event_stream_resumed_on_either_process_carries_every_line_once_and_
                 event = next_event(response)
                 if event is None:
                     break
-                event_id, kind, data = event
+                event_id, kind, data = event[0], event[1], json.loads(event[2])
                 last_id = event_id
                 if kind == "output":
                     assert data["offset"] == len(text) + len(data["text"]) == int(event_id)
