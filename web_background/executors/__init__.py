@@ -8,7 +8,7 @@ implement it in a module of their own, loaded by name when first used.
 import importlib
 import pickle
 import signal
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple, Type
 
 from ..capture import Cancelled, TimedOut
 
@@ -120,7 +120,7 @@ def raise_on_stop_signals(armed: Callable[[], bool]) -> None:
     """In a process whose main thread runs one job: SIGUSR1 raises ``Cancelled``
     and SIGUSR2 ``TimedOut`` there (interrupting sleeps and blocking calls),
     while ``armed()`` says the job's body is running; once only."""
-    fired = []
+    fired: List[int] = []
 
     def handler(signum: int, frame: Any) -> None:
         if armed() and not fired:

@@ -51,7 +51,7 @@ class _Report:
     """What the job tells the web process: progress (the latest, sent by the
     flushing thread) and its end; also keeps Python's output flowing."""
 
-    def __init__(self, ctl: socket.socket, buffer: io.BufferedWriter) -> None:
+    def __init__(self, ctl: socket.socket, buffer: Any) -> None:
         self.ctl, self.buffer = ctl, buffer
         self.lock = threading.Lock()
         self.progress: Optional[Any] = None
@@ -99,7 +99,7 @@ def _flushing_first(flush: Callable[[], None], func: Callable[..., Any], fds_onl
     return call
 
 
-def _capture(out_fd: int) -> io.BufferedWriter:
+def _capture(out_fd: int) -> Any:
     """Make fds 1 and 2 the job's output pipe and Python's streams write to it."""
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
@@ -111,8 +111,8 @@ def _capture(out_fd: int) -> io.BufferedWriter:
                id(sys.__stderr__): new_err}
     # the old streams must stay referenced: collecting one would flush it out of order
     _capture.old = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)  # type: ignore[attr-defined]
-    sys.stdout = sys.__stdout__ = new_out
-    sys.stderr = sys.__stderr__ = new_err
+    sys.stdout = sys.__stdout__ = new_out  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = new_err  # type: ignore[misc]
     handlers = list(logging.getLogger().handlers)
     for logger in list(logging.Logger.manager.loggerDict.values()):
         handlers.extend(getattr(logger, "handlers", ()))

@@ -61,7 +61,7 @@ def _spec() -> Dict[str, Any]:
         if name:
             spec["main_module"] = name
         elif getattr(main, "__file__", None):
-            spec["main_file"] = os.path.abspath(main.__file__)
+            spec["main_file"] = os.path.abspath(str(main.__file__))
     return spec
 
 
