@@ -4,10 +4,12 @@
   (what it is given);
 - the in-process web.py application (``APP``, ``request``) and the server of
   the cross-process row (``SERVE_APP``, ``serve``: ``bench.py --serve``);
-- measuring: ``alternate``, ``per_call``, ``fmt_time``, ``ratio_row``,
-  ``load_average``, ``rss_bytes``;
-- real servers and clients: ``http_get``, ``tests_on_path`` (tests/servers.py),
-  ``start_redis``, ``redis_requirements``, ``RQWorker``.
+- measuring: ``alternate``, ``per_call``, ``fmt_time``, ``percentile``,
+  ``ratio_row``, ``absolute_row``, ``load_average``, ``rss_bytes``;
+- real servers and clients: ``http_get``, ``plain_latencies``,
+  ``tests_on_path`` (tests/servers.py), ``start_redis``, ``redis_requirements``,
+  ``RQWorker``;
+- process jobs: ``stop_fork_server``.
 """
 
 import http.client
@@ -161,6 +163,22 @@ def http_get(port, target, timeout=10.0, method="GET", headers=None):
     return response.status, response.headers, body, time.perf_counter() - t0
 
 
+def plain_latencies(port, seconds, pause=0.01, target="/plain"):
+    """Seconds of each GET ``target`` (new connection each), one after another with
+    ``pause`` between, for ``seconds``; and how many did not answer 200."""
+    took, bad = [], 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            status, _, _, t = http_get(port, target)
+            took.append(t)
+            bad += status != 200
+        except OSError:
+            bad += 1
+        time.sleep(pause)
+    return took, bad
+
+
 def tests_on_path():
     """tests/ (servers.py: real servers) and tests/reliability/ (test_load.py) importable."""
     for folder in (os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "reliability")):
@@ -201,6 +219,12 @@ def fmt_time(seconds):
     return "%.1f µs" % (seconds * 1e6)
 
 
+def percentile(values, q):
+    """The ``q`` quantile (0..1) of ``values``, nearest rank: p90 of 100 values is the 90th smallest."""
+    xs = sorted(values)
+    return xs[min(len(xs) - 1, max(0, int(round(q * len(xs))) - 1))]
+
+
 def ratio_row(name, ours, base, kind, target):
     """A table row of ours/base; ``kind`` "<=" or ">=" against ``target``, or
     "report" (no target).  Returns the row and whether the target was met (None: no target)."""
@@ -208,8 +232,21 @@ def ratio_row(name, ours, base, kind, target):
     if kind == "report":
         return "| %s | %s | %s | %.2fx | report |" % (name, fmt_time(ours), fmt_time(base), ratio), None
     ok = ratio <= target if kind == "<=" else ratio >= target
-    return "| %s | %s | %s | %.2fx | %s %.1fx %s |" % (
-        name, fmt_time(ours), fmt_time(base), ratio, kind, target, "met" if ok else "MISSED"), ok
+    return "| %s | %s | %s | %.2fx | %s %s %s |" % (
+        name, fmt_time(ours), fmt_time(base), ratio, kind, fmt_target(target), "met" if ok else "MISSED"), ok
+
+
+def fmt_target(ratio):
+    """1.5 -> 1.5x, 50 -> 50.0x, 0.33 -> 0.33x."""
+    return ("%.1fx" if round(ratio, 1) == ratio else "%.2fx") % ratio
+
+
+def absolute_row(name, seconds, target):
+    """A table row of a time with an absolute target (at most ``target`` seconds):
+    the time in the ours column, no baseline and no ratio.  Returns the row and
+    whether the target was met."""
+    ok = seconds <= target
+    return "| %s | %s | - | - | <= %g s %s |" % (name, fmt_time(seconds), target, "met" if ok else "MISSED"), ok
 
 
 def load_average():
@@ -319,3 +356,20 @@ class RQWorker:
                 except subprocess.TimeoutExpired:
                     pass
         self.log.close()
+
+
+# -- process jobs --------------------------------------------------------------------
+
+
+def stop_fork_server():
+    """Stop this process's fork server, if it has one (by its pid; its job
+    processes go with it).  web_background starts it on the first process job
+    and keeps it until this process exits; a benchmark that ran process jobs
+    stops it when done, so that nothing it started outlives it and the next
+    one starts a fresh server preloading every job module imported by then."""
+    from web_background.executors import processes
+
+    with processes._server_lock:
+        server = processes._server.pop("server", None)
+    if server is not None and server.pid == os.getpid():
+        server.close()  # the server sees its socket close, kills its children and exits; killed after 5 s

@@ -3,7 +3,7 @@
 
 Run from the repository root:
 
-    python3 benchmarks/bench.py                  # all of them, default sizes (about 90 s on 2 cores)
+    python3 benchmarks/bench.py                  # all of them, default sizes (about 130 s on 2 cores)
     python3 benchmarks/bench.py --long           # about 3x the counts, and a bigger load (notes only)
     python3 benchmarks/bench.py capture poll     # only these, in the table's order
     python3 benchmarks/bench.py --list           # their names and what each measures
@@ -11,13 +11,21 @@ Run from the repository root:
 Every row is a ratio of two things measured in the same run, in alternating
 rounds (A B, B A, A B, ...), so a shared, noisy machine affects both sides
 alike.  Each side keeps its best round (the minimum time), which is the
-least noisy estimate of what the code itself costs; the first-line and
-watchers rows keep medians.  Medians are in the notes.
+least noisy estimate of what the code itself costs; the first-line,
+watchers, isolation (p90s), process-start and capture-process rows keep
+medians.  Medians are in the notes.  The cancel rows are the exception: an
+absolute time (median) against an absolute target, no baseline.
+
+A process that a benchmark starts (servers, rq workers, watchers) it stops by
+its pid; one that ran process jobs stops web_background's fork server too
+(``_harness.stop_fork_server``).  ``--child MODULE ARG...`` (not listed) is how
+a benchmark starts a process of its own: it runs ``MODULE.child(ARG, ...)``.
 
 One module per benchmark, benchmarks/bench_<name>.py (its docstring says what
 it measures), run in the order of ``BENCHMARKS`` below: capture, poll, serve,
-memory, capture-sqlite, poll-other-process, watchers, load (with ``--long``
-only, unless named), first-line and capture-redis.  What they share is in
+memory, capture-sqlite, capture-process, poll-other-process, watchers,
+isolation, load (with ``--long`` only, unless named), first-line,
+process-start, cancel and capture-redis.  What they share is in
 benchmarks/_harness.py.  The Redis benchmarks (``REDIS = True``) run against
 one throw-away redis-server this script starts on 127.0.0.1 (a free port, no
 persistence) before the first of them and stops at the end.
@@ -51,10 +59,14 @@ BENCHMARKS = [  # the benchmark modules, in the order they run (and their rows p
     "bench_serve",
     "bench_memory",
     "bench_capture_sqlite",
+    "bench_capture_process",
     "bench_poll_other_process",
     "bench_watchers",
+    "bench_isolation",
     "bench_load",
     "bench_first_line",
+    "bench_process_start",
+    "bench_cancel",
     "bench_capture_redis",
 ]
 
@@ -105,6 +117,7 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="list the benchmarks and what each measures")
     parser.add_argument("--serve", nargs=2, metavar=("PORT", "STORE"), help=argparse.SUPPRESS)
     parser.add_argument("--watch", nargs=3, metavar=("PORT", "TARGET", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", metavar=("MODULE", "ARG"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:  # a server of the poll-other-process row
         _harness.serve(int(args.serve[0]), args.serve[1])
@@ -113,6 +126,9 @@ def main(argv=None):
         from bench_watchers import watch
 
         watch(int(args.watch[0]), args.watch[1], int(args.watch[2]))
+        return 0
+    if args.child:  # a process a benchmark starts: MODULE.child(ARG, ...)
+        importlib.import_module(args.child[0]).child(*args.child[1:])
         return 0
     wanted = [normalize(n) for n in args.names]
     unknown = [n for n in wanted if n not in names]

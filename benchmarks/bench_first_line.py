@@ -9,13 +9,15 @@ polls.  The store is the runner's throw-away redis-server.  (b) and (c) are run
 by one stock ``rq worker`` (the default forking Worker) started as the README
 recommends, ``rq worker -c rqbench_settings`` (RQ's settings module,
 benchmarks/rqbench_settings.py, which preloads the jobs of rqbench_jobs.py,
-web_background and web.py before the worker forks).  Rounds alternate the
+web_background, web.py and web_background.executors.rq before the worker
+forks).  Rounds alternate the
 order; the table has medians: RQ executor vs plain RQ, and plain RQ vs the
 thread executor (the thread executor's speed-up).  The notes add the same with
 a second worker started without the settings module (its own queue,
 interleaved rounds), where the time goes, (a') the thread executor polled with
 the store's own read, as another process sees it (no flush by the poll), and
-the thread executor on the memory store.
+the thread executor on the memory store.  The process-start and cancel rows
+use its helpers (``first_line_kinds``, ``plain_rq_kind``, ``end_wb``, ...).
 """
 
 import statistics
@@ -84,12 +86,78 @@ def first_line_kinds(kinds, rounds, warmup):
     return got
 
 
+def rq_times(conn, job_id):
+    """(started, ended) wall times of RQ job ``job_id``, as RQ recorded them (None: not yet)."""
+    import rq
+
+    j = rq.job.Job.fetch(job_id, connection=conn)
+    return (j.started_at.timestamp() if j.started_at else None,
+            j.ended_at.timestamp() if j.ended_at else None)
+
+
+def end_wb(job, conn=None, worker=None):
+    """Wait for a web_background job: its RQ start (with ``worker``: run by
+    RQ, whose Redis is ``conn``), body start and end (wall times)."""
+    if not job.wait(FIRST_LINE_TIMEOUT):
+        raise RuntimeError("job %s did not end within %ss" % (job.id, FIRST_LINE_TIMEOUT))
+    record = web_background.jobs._runner().store.get(job.id)
+    if record["status"] != "done":
+        raise RuntimeError("job %s ended %s: %s%s" % (job.id, record["status"], record["error"],
+                                                     "\nworker:\n" + worker.output() if worker else ""))
+    return {"rq started": rq_times(conn, job.id)[0] if worker else None, "body started": record["started"],
+            "finished": record["finished"]}
+
+
+def end_plain(job, conn, worker):
+    """Wait for a plain RQ job: its RQ start and end (wall times), and whether
+    its work-horse found web_background imported."""
+    import rq
+
+    deadline = time.monotonic() + FIRST_LINE_TIMEOUT
+    while True:
+        status = job.get_status(refresh=True)
+        if status == rq.job.JobStatus.FINISHED:
+            break
+        if status in (rq.job.JobStatus.FAILED, rq.job.JobStatus.STOPPED, rq.job.JobStatus.CANCELED):
+            raise RuntimeError("plain RQ job %s ended %s:\n%s" % (job.id, status, worker.output()))
+        if time.monotonic() > deadline:
+            raise RuntimeError("plain RQ job %s did not end within %ss" % (job.id, FIRST_LINE_TIMEOUT))
+        time.sleep(0.005)
+    started, ended = rq_times(conn, job.id)
+    return {"rq started": started, "finished": ended, "preloaded": job.get_meta()["preloaded"]}
+
+
+# The polls: each kind's lightest public read of the job it started, one round trip or few:
+def job_output(job):  # the Job that @background returned: flush of this process's sink, get, read
+    return job.output
+
+
+def store_read(job):  # what another process reads: the store's own read, no flush first
+    got = web_background.jobs._runner().store.read(job.id, 0)
+    return got[0] if got else ""
+
+
+def plain_meta(job):  # the rq Job that enqueue returned: one HGET of its meta
+    return job.get_meta(refresh=True).get("line", "")
+
+
+def plain_rq_kind(conn, queue_name, worker, pause=RQ_PAUSE):
+    """The plain RQ kind of ``first_line_kinds``: (start, poll, end) of
+    rqbench_jobs.plain_first_line enqueued on ``queue_name`` (Redis ``conn``),
+    which ``worker`` (an _harness.RQWorker) runs."""
+    import rq
+    import rqbench_jobs
+
+    queue = rq.Queue(queue_name, connection=conn)
+    return (lambda tag: queue.enqueue(rqbench_jobs.plain_first_line, tag, pause), plain_meta,
+            lambda job: end_plain(job, conn, worker))
+
+
 def run(ctx):
     """Rows 'first line visible': thread executor, RQ executor and plain RQ, the
     RQ jobs run by a worker started with its settings module (preloaded); the
     notes add a worker without it, and the thread executor on the memory store."""
     import redis
-    import rq
 
     if BENCH_DIR not in sys.path:
         sys.path.insert(0, BENCH_DIR)
@@ -108,61 +176,17 @@ def run(ctx):
         for worker in workers.values():
             worker.wait_registered(conn)
 
-        def rq_times(job_id):
-            j = rq.job.Job.fetch(job_id, connection=conn)
-            return (j.started_at.timestamp() if j.started_at else None,
-                    j.ended_at.timestamp() if j.ended_at else None)
-
-        def end_wb(job, worker=None):
-            """Wait for a web_background job: its RQ start, body start and end (wall times)."""
-            if not job.wait(FIRST_LINE_TIMEOUT):
-                raise RuntimeError("job %s did not end within %ss" % (job.id, FIRST_LINE_TIMEOUT))
-            record = web_background.jobs._runner().store.get(job.id)
-            if record["status"] != "done":
-                raise RuntimeError("job %s ended %s: %s%s" % (job.id, record["status"], record["error"],
-                                                             "\nworker:\n" + worker.output() if worker else ""))
-            return {"rq started": rq_times(job.id)[0] if worker else None, "body started": record["started"],
-                    "finished": record["finished"]}
-
-        def end_plain(job, worker):
-            deadline = time.monotonic() + FIRST_LINE_TIMEOUT
-            while True:
-                status = job.get_status(refresh=True)
-                if status == rq.job.JobStatus.FINISHED:
-                    break
-                if status in (rq.job.JobStatus.FAILED, rq.job.JobStatus.STOPPED, rq.job.JobStatus.CANCELED):
-                    raise RuntimeError("plain RQ job %s ended %s:\n%s" % (job.id, status, worker.output()))
-                if time.monotonic() > deadline:
-                    raise RuntimeError("plain RQ job %s did not end within %ss" % (job.id, FIRST_LINE_TIMEOUT))
-                time.sleep(0.005)
-            started, ended = rq_times(job.id)
-            return {"rq started": started, "finished": ended, "preloaded": job.get_meta()["preloaded"]}
-
-        # The polls: each kind's lightest public read of the job it started, one round trip or few:
-        def job_output(job):  # the Job that @background returned: flush of this process's sink, get, read
-            return job.output
-
-        def store_read(job):  # what another process reads: the store's own read, no flush first
-            got = web_background.jobs._runner().store.read(job.id, 0)
-            return got[0] if got else ""
-
-        def plain_meta(job):  # the rq Job that enqueue returned: one HGET of its meta
-            return job.get_meta(refresh=True).get("line", "")
-
         kinds = {  # name: (start, poll, wait for the end)
             "thread": (lambda tag: line_thread(tag, RQ_PAUSE), job_output, end_wb),
             "thread, store read": (lambda tag: line_thread(tag, RQ_PAUSE), store_read, end_wb),
         }
         for which, queue_name in (("", rqbench_jobs.QUEUE), (", no preload", rqbench_jobs.QUEUE_COLD)):
             worker = workers["no preload" if which else "preloaded"]
-            queue = rq.Queue(queue_name, connection=conn)
             line_rq = background(queue=queue_name)(rqbench_jobs.first_line)
             kinds["RQ executor" + which] = (
                 lambda tag, line_rq=line_rq: line_rq(tag, RQ_PAUSE), job_output,
-                lambda job, worker=worker: end_wb(job, worker))
-            kinds["plain RQ" + which] = (
-                lambda tag, queue=queue: queue.enqueue(rqbench_jobs.plain_first_line, tag, RQ_PAUSE), plain_meta,
-                lambda job, worker=worker: end_plain(job, worker))
+                lambda job, worker=worker: end_wb(job, conn, worker))
+            kinds["plain RQ" + which] = plain_rq_kind(conn, queue_name, worker)
         got = first_line_kinds(kinds, rounds, warmup)
         # The thread executor on the default memory store (notes only), in its own rounds.
         configure(**dict(DEFAULTS, store="memory://"))
@@ -204,7 +228,8 @@ def run(ctx):
     a, b, c = med("thread", "visible"), med("RQ executor", "visible"), med("plain RQ", "visible")
     b0, c0 = med("RQ executor, no preload", "visible"), med("plain RQ, no preload", "visible")
     notes.append("first line, the RQ rows' worker: stock `rq worker -c %s` (benchmarks/%s.py: REDIS_URL, QUEUES, "
-                 "and it imports rqbench_jobs and web_background, so web.py too, once, before the worker forks); "
+                 "and it imports rqbench_jobs, web_background, so web.py too, and web_background.executors.rq, "
+                 "once, before the worker forks); "
                  "every plain RQ work-horse of it found web_background imported. Without the settings module "
                  "(`rq worker --url URL --path benchmarks QUEUE`, its work-horses import the job modules each "
                  "time; same rounds, interleaved), medians: RQ executor visible %s (%.2fx its plain RQ, vs %.2fx "

@@ -17,7 +17,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from _harness import BENCH_PY, Row, fmt_time, http_get, ratio_row, tests_on_path
+from _harness import BENCH_PY, Row, fmt_time, http_get, plain_latencies, ratio_row, tests_on_path
 
 from web_background import DEFAULTS
 
@@ -136,22 +136,6 @@ class Watchers:
         counts = json.loads(lines[-1]) if lines else {"errors": "no counts: exit %s" % self.proc.returncode}
         counts["seconds"] = time.perf_counter() - self.began
         return counts
-
-
-def plain_latencies(port, seconds, pause=0.01):
-    """Seconds of each GET /plain (new connection each), one after another with
-    ``pause`` between, for ``seconds``; and how many did not answer 200."""
-    took, bad = [], 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            status, _, _, t = http_get(port, "/plain")
-            took.append(t)
-            bad += status != 200
-        except OSError:
-            bad += 1
-        time.sleep(pause)
-    return took, bad
 
 
 def run(ctx):

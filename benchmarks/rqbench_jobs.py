@@ -4,8 +4,8 @@ Two stock ``rq worker`` processes run them, each on its own queue:
 
 - ``QUEUE``: the worker the README recommends, ``rq worker -c rqbench_settings``
   (benchmarks/rqbench_settings.py, RQ's settings module), which imports this
-  module and web_background (with it web.py) once, in the worker, before it
-  forks a work-horse for each job;
+  module, web_background (with it web.py) and web_background.executors.rq
+  once, in the worker, before it forks a work-horse for each job;
 - ``QUEUE_COLD``: a plain ``rq worker --path benchmarks``, which imports nothing
   before it forks: each work-horse imports this module (for the plain RQ job)
   or web_background and this module (for the RQ executor's job), as RQ's
@@ -22,7 +22,9 @@ which imports web_background, unless the worker preloaded it, and then
 ``rqbench_jobs:first_line``).  The work-horse's store is the
 ``WEB_BACKGROUND_STORE`` _harness.RQWorker puts in the worker's environment (web_background
 reads its settings from the environment on import), so nothing here calls
-configure().
+configure().  bench_process_start.py runs ``first_line`` on the process
+executor too, and bench_cancel.py runs ``sleeper`` on the RQ and process
+executors.
 """
 
 import sys
@@ -32,7 +34,8 @@ from rq import get_current_job
 
 QUEUE = "wbbench"  # the worker with the settings module (preloaded)
 QUEUE_COLD = "wbbench-cold"  # the worker without it
-MAX_PAUSE = 5.0  # whatever it is asked, no job here stays running longer
+MAX_PAUSE = 5.0  # whatever it is asked, no job here stays running longer (but sleeper, which is cancelled)
+SLEEP = 3600.0  # s sleeper sleeps: until cancelled (or, past cancel_grace, killed)
 
 
 def line_for(tag):
@@ -61,4 +64,12 @@ def plain_first_line(tag, pause=0.0):
     job.save_meta()
     if pause:
         time.sleep(min(pause, MAX_PAUSE))
+    return tag
+
+
+def sleeper(tag):
+    """Print one line at once, then ``time.sleep(SLEEP)``: the job of the
+    cancel rows (bench_cancel.py), which cancel it once its line is visible."""
+    print(line_for(tag), flush=True)
+    time.sleep(SLEEP)
     return tag

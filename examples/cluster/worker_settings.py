@@ -11,6 +11,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [here, os.path.join(here, "..", "..")]  # the jobs, and web_background when not installed
 
 import jobs  # noqa: E402,F401  (preloaded: the work-horses inherit it)
+import web_background.executors.rq  # noqa: E402,F401  (preload: the module each work-horse runs)
 
 REDIS_URL = os.environ.get("WEB_BACKGROUND_STORE", "redis://127.0.0.1:6379/0")
 QUEUES = ["default", "reports"]
