@@ -1,7 +1,10 @@
 """The store contract: every store keeps records, output and retention the same way."""
 import time
+import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from web_background.stores import StoreError, open_store
 from web_background.stores.sqlite import SQLiteStore
@@ -124,3 +127,36 @@ def test_skipped_characters_count_in_offsets_and_cut_all_older_output(store):
     assert store.read("a", 0) == ("y" * 50, 1061, 1011)
     store.append("a", "z")
     assert store.read("a", 1060) == ("yz", 1062, 1012)
+
+
+# Full Unicode: lone surrogates (category Cs), NUL and every other control, \r, astral characters.
+_ANY_CHARACTER = st.characters(codec=None, exclude_categories=())
+_CHUNKS = st.lists(st.one_of(st.text(_ANY_CHARACTER, max_size=12), st.sampled_from(["\x00", "\ud800", "\r", "\U0001f600", "\udcff\x00"])),
+                   min_size=1, max_size=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=_CHUNKS, max_output=st.integers(min_value=1, max_value=25))
+def test_every_character_is_kept_and_every_read_from_every_offset_is_the_expected_tail(store, chunks, max_output):
+    store.max_output = max_output
+    job_id = "p" + uuid.uuid4().hex
+    store.create(record(job_id))
+    for chunk in chunks:
+        store.append(job_id, chunk)
+    # a lone surrogate is kept as U+FFFD, one character for one; everything else exactly
+    written = "".join(chunks)
+    expected = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in written)
+    end = len(expected)
+    cut = max(0, end - max_output)
+    assert store.get(job_id)["end"] == end and store.get(job_id)["cut"] == cut
+    for offset in range(end + 2):
+        assert store.read(job_id, offset) == (expected[max(offset, cut):], end, cut)
+    store.delete(job_id)
+
+
+def test_a_lone_surrogate_in_a_record_field_reads_back_as_a_replacement_character(store):
+    store.create(record("s", name="f\ud800"))
+    store.update("s", error="bad \udcff name", progress={"done": 1, "total": 2, "message": "\ud800!"})
+    got = store.get("s")
+    assert got["name"] == "f\ufffd" and got["error"] == "bad \ufffd name"
+    assert got["progress"]["message"] == "\ufffd!"

@@ -227,3 +227,21 @@ def test_busy_becomes_503_with_retry_after():
 def test_a_failing_job_leaves_the_server_serving():
     start("/fail")
     assert app.request("/plain").status == "200 OK"
+
+
+def test_a_lone_surrogate_in_the_output_is_served_as_a_replacement_character_in_every_format():
+    from web_background import background
+
+    @background
+    def undecodable_name():
+        print("file \udcff.txt", "\ud800")  # as os.listdir() decodes a non-UTF-8 name
+
+    job = undecodable_name()
+    assert job.wait(10) and job.status == "done"
+    assert job.output == "file \ufffd.txt \ufffd\n"
+    assert threaddb[job.id].output == job.output
+    for fmt in ("html", "text", "json"):
+        response = apps.app.request("/?_t=%s&_format=%s" % (job.id, fmt))
+        assert response.status == "200 OK", (fmt, response.status)
+        body = response.data.decode("utf-8")
+        assert "file \ufffd.txt" in (json.loads(body)["output"] if fmt == "json" else body)

@@ -10,6 +10,7 @@ offsets that stay valid after ``max_output`` cuts old output (the store keeps
 
 import enum
 import json
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 
@@ -46,7 +47,7 @@ class Store:
 
     def create(self, record: Dict[str, Any]) -> None:
         """Add a new job record."""
-        raise NotImplementedError
+        self._create({k: _clean_value(v) for k, v in record.items()})
 
     def get(self, job_id: str) -> Optional[Dict[str, Any]]:
         """The record, plus ``end`` and ``cut`` of its output; None if unknown."""
@@ -54,7 +55,7 @@ class Store:
 
     def update(self, job_id: str, **fields: Any) -> None:
         """Set fields of a record (status, progress, result, error, cancel, ...)."""
-        raise NotImplementedError
+        self._update(job_id, **{k: _clean_value(v) for k, v in fields.items()})
 
     def append(self, job_id: str, text: str, skipped: int = 0) -> None:
         """Add output to the end, then cut the front past ``max_output``.
@@ -62,6 +63,17 @@ class Store:
         ``skipped``: characters written just before ``text`` that are already
         past the cap (the writer kept only the newest ``max_output``).
         """
+        self._append(job_id, clean(text), skipped)
+
+    # Each store implements these; the public methods above hand them text
+    # that every encoder takes (see ``clean``).
+    def _create(self, record: Dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _update(self, job_id: str, **fields: Any) -> None:
+        raise NotImplementedError
+
+    def _append(self, job_id: str, text: str, skipped: int) -> None:
         raise NotImplementedError
 
     def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
@@ -79,6 +91,31 @@ class Store:
         """Drop finished jobs older than ``ttl``, then the oldest finished past
         ``max_jobs``; never a queued or running one.  Returns how many."""
         raise NotImplementedError
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """``text`` with each lone surrogate (``"\\ud800"``, or a byte that
+    ``surrogateescape`` decoded: no UTF-8 encoder takes one) as U+FFFD, one
+    character for one, so that offsets stay the same everywhere."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _clean_value(value: Any) -> Any:
+    """Strings of a record (its error, a progress message) cleaned; other values as they are."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {k: clean(v) if isinstance(v, str) else v for k, v in value.items()}
+    return value
 
 
 def jsonable(value: Any) -> Any:

@@ -33,7 +33,7 @@ class MemoryStore(Store):
         self._finished: "OrderedDict[str, float]" = OrderedDict()  # in finishing order
         self._lock = threading.Lock()
 
-    def create(self, record: Dict[str, Any]) -> None:
+    def _create(self, record: Dict[str, Any]) -> None:
         with self._lock:
             self._jobs[record["id"]] = _Entry(dict(record))
             if record["status"] in FINISHED:
@@ -47,7 +47,7 @@ class MemoryStore(Store):
         record["end"], record["cut"] = entry.end, entry.cut
         return record
 
-    def update(self, job_id: str, **fields: Any) -> None:
+    def _update(self, job_id: str, **fields: Any) -> None:
         entry = self._jobs.get(job_id)
         if entry is not None:
             entry.record.update(fields)
@@ -55,7 +55,7 @@ class MemoryStore(Store):
                 with self._lock:
                     self._finished[job_id] = entry.record.get("finished") or time.time()
 
-    def append(self, job_id: str, text: str, skipped: int = 0) -> None:
+    def _append(self, job_id: str, text: str, skipped: int = 0) -> None:
         entry = self._jobs.get(job_id)
         if entry is None or not (text or skipped):
             return

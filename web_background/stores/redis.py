@@ -79,8 +79,8 @@ class RedisStore(Store):
         # redis-py's pool is fork-safe: a child opens its own connections
         self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                            health_check_interval=30)
-        self._append = self.client.register_script(_APPEND)
-        self._read = self.client.register_script(_READ)
+        self._append_script = self.client.register_script(_APPEND)
+        self._read_script = self.client.register_script(_READ)
 
     def share_connection(self, client: Any) -> bool:
         """Use ``client`` (an RQ work-horse's own, already connected) when it
@@ -96,8 +96,8 @@ class RedisStore(Store):
             return False
         if same:
             self.client = client
-            self._append = client.register_script(_APPEND)
-            self._read = client.register_script(_READ)
+            self._append_script = client.register_script(_APPEND)
+            self._read_script = client.register_script(_READ)
         return same
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -106,7 +106,7 @@ class RedisStore(Store):
         except redis.RedisError as e:
             raise StoreError("Redis at %s: %s" % (self.url, e)) from None
 
-    def create(self, record: Dict[str, Any]) -> None:
+    def _create(self, record: Dict[str, Any]) -> None:
         key = _keys(record["id"])[0]
         fields: Dict[str, Any] = {k: json.dumps(jsonable(v)) for k, v in record.items()}
         fields.update(end=0, cut=0, n=0)
@@ -129,7 +129,7 @@ class RedisStore(Store):
             raise StoreError("job %s: corrupt record in Redis (%s)" % (job_id, e)) from None
         return record
 
-    def update(self, job_id: str, **fields: Any) -> None:
+    def _update(self, job_id: str, **fields: Any) -> None:
         key, out, idx = _keys(job_id)
         pipe = self.client.pipeline()  # MULTI/EXEC: the fields and the expiry land together
         pipe.exists(key)
@@ -142,13 +142,13 @@ class RedisStore(Store):
         if not existed:  # updating a job that expired meanwhile must not resurrect it
             self._call(self.client.delete, key)
 
-    def append(self, job_id: str, text: str, skipped: int = 0) -> None:
+    def _append(self, job_id: str, text: str, skipped: int = 0) -> None:
         if text or skipped:
-            self._call(self._append, keys=list(_keys(job_id)), args=[text, len(text), self.max_output, skipped])
+            self._call(self._append_script, keys=list(_keys(job_id)), args=[text, len(text), self.max_output, skipped])
 
     def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
         # Lua numbers are doubles: any offset past 2**52 is past the end anyway
-        got = self._call(self._read, keys=list(_keys(job_id)), args=[min(offset, 2 ** 52)])
+        got = self._call(self._read_script, keys=list(_keys(job_id)), args=[min(offset, 2 ** 52)])
         if not got:
             return None
         end, cut, chunk_start, chunks = int(got[0]), int(got[1]), int(float(got[2])), got[3]

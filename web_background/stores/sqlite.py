@@ -74,7 +74,7 @@ class SQLiteStore(Store):
         except sqlite3.Error as e:
             raise StoreError("%s: %s" % (self.path, e)) from None
 
-    def create(self, record: Dict[str, Any]) -> None:
+    def _create(self, record: Dict[str, Any]) -> None:
         with self._tx() as c:
             c.execute("INSERT INTO jobs (id, status, created, finished, record) VALUES (?, ?, ?, ?, ?)",
                       (record["id"], record["status"], record["created"], record.get("finished"),
@@ -93,7 +93,7 @@ class SQLiteStore(Store):
         record["end"], record["cut"] = rows[0][1], rows[0][2]
         return record
 
-    def update(self, job_id: str, **fields: Any) -> None:
+    def _update(self, job_id: str, **fields: Any) -> None:
         with self._tx() as c:
             row = c.execute("SELECT record FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
@@ -106,7 +106,7 @@ class SQLiteStore(Store):
             c.execute("UPDATE jobs SET status = ?, finished = ?, record = ? WHERE id = ?",
                       (record["status"], record.get("finished"), json.dumps(record), job_id))
 
-    def append(self, job_id: str, text: str, skipped: int = 0) -> None:
+    def _append(self, job_id: str, text: str, skipped: int = 0) -> None:
         if not (text or skipped):
             return
         with self._tx() as c:
@@ -121,9 +121,13 @@ class SQLiteStore(Store):
             end += len(text)
             new_cut = max(cut, end - self.max_output)
             if new_cut > cut:
-                c.execute("DELETE FROM output WHERE job_id = ? AND start + length(text) <= ?", (job_id, new_cut))
-                c.execute("UPDATE output SET text = substr(text, ? - start + 1), start = ? "
-                          "WHERE job_id = ? AND start < ?", (new_cut, new_cut, job_id, new_cut))
+                # cut in Python: SQLite's length() and substr() stop at the first NUL of a TEXT
+                for start, old in c.execute("SELECT start, text FROM output WHERE job_id = ? AND start < ?",
+                                            (job_id, new_cut)).fetchall():
+                    c.execute("DELETE FROM output WHERE job_id = ? AND start = ?", (job_id, start))
+                    if start + len(old) > new_cut:
+                        c.execute("INSERT INTO output (job_id, start, text) VALUES (?, ?, ?)",
+                                  (job_id, new_cut, old[new_cut - start:]))
             c.execute('UPDATE jobs SET "end" = ?, cut = ? WHERE id = ?', (end, new_cut, job_id))
 
     def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
