@@ -96,14 +96,14 @@ def run(ctx):
     a, b, f = med("process executor", "visible"), med("plain RQ", "visible"), med("process executor, flush=True",
                                                                                     "visible")
     ctx.notes.append(
-        "process start, where the time goes (medians): the call -> the job's print %s (the fork server forks "
-        "a child, which sets itself up and runs the job), print -> visible %s: a job process's output waits in "
-        "its 64 KB buffer until its flushing thread's next pass (every FLUSH=%s s, "
-        "web_background/executors/_child.py), then the collecting thread of the web process reads it into the "
+        "process start, where the time goes (medians): the call -> the job's print %s (the fork server hands "
+        "the job to a spare child it forked and prepared ahead of time), print -> visible %s: a young job's "
+        "lines go out at once (line-buffered for its first %g s, then batched every FLUSH=%g s, "
+        "web_background/executors/_child.py), the collecting thread of the web process reads them into the "
         "job's sink, which job.output flushes into the store; with print(..., flush=True) in the job "
         "(a'): visible %s, %.2fx plain RQ's %s" % (
             fmt_time(med("process executor", "printed")), gap("process executor", "printed", "visible"),
-            "%g" % _child.FLUSH, fmt_time(f), f / b, fmt_time(b)))
+            _child.LINE_BUFFERED, _child.FLUSH, fmt_time(f), f / b, fmt_time(b)))
     return [Row("process-start", *ratio_row(
         "first line visible, process executor (memory store) vs plain RQ (medians)", a, b, "<=", 0.33))]
 

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Callable, Optional
 
 from .. import runner, running
@@ -27,6 +28,7 @@ from . import raise_on_stop_signals, resolve
 from ._forkserver import FRAME, frame
 
 FLUSH = 0.01  # seconds Python-level output may wait in the job's buffer
+LINE_BUFFERED = 0.05  # seconds from the start during which every line goes out at once (the first line, mostly)
 
 
 def _replace_unencodable(error: UnicodeError) -> Any:
@@ -49,18 +51,28 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 
 class _Report:
     """What the job tells the web process: progress (the latest, sent by the
-    flushing thread) and its end; also keeps Python's output flowing."""
+    flushing thread) and its end; also keeps Python's output flowing (every
+    line at once while the job is young, then in batches every ``FLUSH``)."""
 
-    def __init__(self, ctl: socket.socket, buffer: Any) -> None:
-        self.ctl, self.buffer = ctl, buffer
+    def __init__(self, buffer: Any) -> None:
+        self.buffer = buffer
+        self.ctl: Optional[socket.socket] = None
+        self.armed = False  # the job's body runs: a stop signal raises in it
+        self.began = 0.0
         self.lock = threading.Lock()
         self.progress: Optional[Any] = None
         self.sent: Optional[Any] = None
+        self.started = threading.Event()
         self.closed = threading.Event()
         self.thread = threading.Thread(target=self._flushing, name="web_background-output", daemon=True)
         self.thread.start()
 
+    def begin(self, ctl: socket.socket) -> None:
+        self.ctl, self.began = ctl, time.monotonic()
+        self.started.set()
+
     def send(self, message: Any) -> None:
+        assert self.ctl is not None
         with self.lock:
             self.ctl.sendall(frame(message))
 
@@ -68,7 +80,16 @@ class _Report:
         self.progress = {"done": done, "total": total, "message": message}
 
     def _flushing(self) -> None:
+        self.started.wait()
+        line_buffered = True
         while not self.closed.wait(FLUSH):
+            if line_buffered and time.monotonic() - self.began >= LINE_BUFFERED:
+                line_buffered = False  # output that flows goes out in batches from now on
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.reconfigure(line_buffering=False)
+                    except (AttributeError, ValueError):  # the job replaced or closed it
+                        pass
             self._flush()
 
     def _flush(self) -> None:
@@ -99,18 +120,18 @@ def _flushing_first(flush: Callable[[], None], func: Callable[..., Any], fds_onl
     return call
 
 
-def _capture(out_fd: int) -> Any:
-    """Make fds 1 and 2 the job's output pipe and Python's streams write to it."""
-    os.dup2(out_fd, 1)
-    os.dup2(out_fd, 2)
-    os.close(out_fd)
+def prepare() -> "_Report":
+    """Everything a job process can do before it knows its job (a spare child of
+    the fork server does it ahead of time): Python's streams over fds 1 and 2,
+    the app's logging handlers pointed at them, writes below Python made to
+    flush Python's first, signals that stop the job, the reporting thread."""
     buffer = io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16)
     new_out, new_err = (io.TextIOWrapper(buffer, encoding="utf-8", errors="web_background.replace",
-                                         write_through=True) for _ in range(2))
+                                         write_through=True, line_buffering=True) for _ in range(2))
     replace = {id(sys.stdout): new_out, id(sys.__stdout__): new_out, id(sys.stderr): new_err,
                id(sys.__stderr__): new_err}
     # the old streams must stay referenced: collecting one would flush it out of order
-    _capture.old = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)  # type: ignore[attr-defined]
+    prepare.old = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)  # type: ignore[attr-defined]
     sys.stdout = sys.__stdout__ = new_out  # type: ignore[misc]
     sys.stderr = sys.__stderr__ = new_err  # type: ignore[misc]
     handlers = list(logging.getLogger().handlers)
@@ -127,32 +148,35 @@ def _capture(out_fd: int) -> Any:
     subprocess.Popen._execute_child = _flushing_first(flush, subprocess.Popen._execute_child)  # type: ignore
     os.register_at_fork(before=flush)
     faulthandler.enable(file=sys.stderr)  # a crash in C leaves its Python traceback in the output
-    return buffer
+    report = _Report(buffer)
+    running._process_job["report"] = report.set_progress
+    raise_on_stop_signals(lambda: report.armed)
+    return report
 
 
-def run(job_id: str, nice: int, out_fd: int, ctl_fd: int) -> int:
-    """Run the job whose call arrives on ``ctl_fd``; the exit code of the process."""
+def run(report: "_Report", job_id: str, nice: int, out_fd: int, ctl_fd: int) -> int:
+    """Run the job whose call arrives on ``ctl_fd``, its output into ``out_fd``;
+    the exit code of the process."""
     os.setpgid(0, 0)  # the job and its children: one group, stopped as one
     if nice:
         os.nice(nice)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.close(out_fd)
     ctl = socket.socket(fileno=ctl_fd)
+    report.begin(ctl)
     ctl.sendall(frame(("pid", os.getpid())))
     size = int.from_bytes(_recv_exactly(ctl, FRAME), "big")
     call, timeout = pickle.loads(_recv_exactly(ctl, size))
-    buffer = _capture(out_fd)
-    report = _Report(ctl, buffer)
-    running._process_job["report"] = report.set_progress
-    armed = [False]
-    raise_on_stop_signals(lambda: armed[0])
     result = None
     try:
         try:
             ref, args, kwargs, ctx = pickle.loads(call)
             func = resolve(ref)
-            armed[0] = True
+            report.armed = True
             result = runner.run_in_context(ctx, func, *args, **kwargs)
         finally:
-            armed[0] = False
+            report.armed = False
         status, error = running.outcome(None, timeout)
     except BaseException as e:
         status, error = running.outcome(e, timeout)

@@ -7,7 +7,8 @@ everything already imported.
 Run as ``python -c "...; main()" SPEC FD`` by ``processes.py``; FD is a
 SOCK_SEQPACKET socket on which each message asks for one job (its id and nice
 level) and carries two file descriptors: the pipe that becomes the job's
-stdout and stderr, and the job's control socket.  When a child ends, the
+stdout and stderr, and the job's control socket; it hands them to a spare
+child forked and prepared ahead of time, and forks the next spare.  When a child ends, the
 server writes its exit code on the job's control socket; when the web process
 goes away, the server kills its children and exits.
 """
@@ -22,7 +23,7 @@ import socket
 import sys
 import traceback
 import types
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 FRAME = 4  # bytes of the big-endian length before each pickled message on a control socket
 
@@ -57,19 +58,32 @@ def _preload(spec: Dict[str, Any]) -> None:
             sys.stderr.write("web_background fork server: could not import %s:\n%s" % (name, traceback.format_exc()))
 
 
-def _child(server: socket.socket, wake: Tuple[int, int], job_id: str, nice: int, out_fd: int, ctl_fd: int) -> None:
-    """In the forked child: become the job's process, run it, never return."""
+def _spare(closing: List[int]) -> Tuple[int, socket.socket]:
+    """Fork a spare child that prepares itself to run a job, then waits for one:
+    a start then costs a message, not a fork.  ``closing``: the server's own fds."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid != 0:
+        theirs.close()
+        return pid, ours
     code = 70
     try:
-        server.close()
-        for fd in wake:
+        ours.close()
+        for fd in closing:
             os.close(fd)
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
         from . import _child as child
 
-        code = child.run(job_id, nice, out_fd, ctl_fd)
+        report = child.prepare()
+        message, fds, _flags, _addr = socket.recv_fds(theirs, 4096, 2)
+        if not message:  # the server is gone, or has no job for this spare
+            code = 0
+        else:
+            theirs.close()
+            job_id, nice = pickle.loads(message)
+            code = child.run(report, job_id, nice, fds[0], fds[1])
     except BaseException:
         try:
             traceback.print_exc()
@@ -95,6 +109,7 @@ def serve(server: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C in the server's terminal is for the server
     signal.signal(signal.SIGTERM, _stop)
     children: Dict[int, int] = {}  # pid -> the job's control socket (for its exit code)
+    spare: Optional[Tuple[int, socket.socket]] = _spare([server.fileno(), *wake])
     selector = selectors.DefaultSelector()
     selector.register(server, selectors.EVENT_READ, "request")
     selector.register(wake[0], selectors.EVENT_READ, "child")
@@ -117,15 +132,27 @@ def serve(server: socket.socket) -> None:
                     message, fds = b"", []
                 if not message:  # the web process is gone: so are its jobs
                     return
-                job_id, nice = pickle.loads(message)
                 out_fd, ctl_fd = fds
-                pid = os.fork()
-                if pid == 0:
-                    _child(server, wake, job_id, nice, out_fd, ctl_fd)
+                for _ in range(3):  # a spare that died meanwhile is replaced
+                    if spare is None:
+                        spare = _spare([server.fileno(), *wake])
+                    try:
+                        socket.send_fds(spare[1], [message], [out_fd, ctl_fd])
+                        break
+                    except OSError:
+                        spare[1].close()
+                        spare = None
                 os.close(out_fd)
-                children[pid] = ctl_fd
+                if spare is None:
+                    os.close(ctl_fd)
+                    continue
+                children[spare[0]] = ctl_fd
+                spare[1].close()
+                spare = _spare([server.fileno(), *wake])  # ready for the next job
             _reap(children)
     finally:
+        if spare is not None:
+            spare[1].close()  # the spare sees the end and exits
         for pid in children:
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -135,7 +162,7 @@ def serve(server: socket.socket) -> None:
 
 def _reap(children: Dict[int, int]) -> None:
     """Tell each ended child's job its exit code (negative: the signal that killed it)."""
-    while children:
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
