@@ -8,13 +8,14 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["web_background", "web_background.*"]),
+    package_data={"web_background": ["static/*.js", "static/*.css"]},
     python_requires=">=3.9",
     install_requires=["web.py>=0.62"],
     extras_require={
         "redis": ["redis>=4.2"],
         "rq": ["redis>=4.2", "rq>=1.15"],
         "example": [],
-        "test": ["pytest>=7", "hypothesis>=6", "gunicorn>=21", "redis>=4.2", "rq>=1.15", "selenium>=4.11"],
+        "test": ["pytest>=7", "hypothesis>=6", "gunicorn>=21", "redis>=4.2", "rq>=1.15", "selenium>=4.11", "tqdm>=4.60"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,4 +1,5 @@
 """A web.py application exercising the decorators; importable by tests and servers."""
+import sys
 import threading
 import time
 
@@ -21,6 +22,11 @@ urls = (
     "/mine", "mine",
     "/hostile", "hostile",
     "/load", "load",
+    "/open", "open_gate",
+    "/bar", "bar",
+    "/colours", "colours",
+    "/evil", "evil",
+    "/million", "million",
 )
 
 gate = threading.Event()  # released by tests that hold /gated jobs
@@ -185,6 +191,108 @@ class hostile:
 def print_hostile():
     print("<script>window.pwned = 1</script></pre><img src=x onerror=\"window.pwned=2\">'\"&amp;")
     print("\x1b[31mred\x1b[0m \x1b]8;;javascript:window.pwned=3\x07link\x1b]8;;\x07 done")
+
+
+# -- terminal output, held on a named gate that a test opens with GET /open?name=... --------
+
+_named_gates = {}
+_named_gates_lock = threading.Lock()
+
+
+def named_gate(name):
+    with _named_gates_lock:
+        return _named_gates.setdefault(name, threading.Event())
+
+
+class open_gate:
+    def GET(self):
+        named_gate(web.input(name="").name).set()
+        return "opened"
+
+
+def _gate_name():
+    return web.input(gate="").gate
+
+
+def _write(text, pause=0.0):
+    """Write and hand it to the store at once; a pause long enough for the live
+    view to receive it as an event of its own (a stream polls every 0.1 s)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    if pause:
+        time.sleep(pause)
+
+
+class bar:
+    @backgrounder
+    def GET(self):
+        progress_bar(_gate_name())
+
+
+@background
+def progress_bar(gate_name):
+    """A tqdm-like bar: one line redrawn after "\r"; one redraw's "\r" ends a write of its own."""
+    print("bar:", flush=True)
+    named_gate(gate_name).wait(20)
+    for i in range(11):
+        _write("\r%4d%%|%-10s|" % (i * 10, "#" * i), 0.05)
+    _write("\r", 0.3)
+    _write("%4d%%|%-10s| finished" % (100, "#" * 10), 0.3)
+    print()
+    print("after the bar")
+
+
+class colours:
+    @backgrounder
+    def GET(self):
+        coloured(_gate_name())
+
+
+@background
+def coloured(gate_name):
+    """Coloured text, with an SGR escape split between two writes."""
+    print("waiting", flush=True)
+    named_gate(gate_name).wait(20)
+    _write("plain \x1b[3", 0.3)
+    _write("1mred\x1b[0m plain\n", 0.1)
+    _write("\x1b[1;4;38;5;21mbold underlined blue\x1b[0m \x1b[48;2;0;160;0mon green\x1b[0m\n")
+
+
+class evil:
+    @backgrounder
+    def GET(self):
+        print_evil(_gate_name())
+
+
+@background
+def print_evil(gate_name):
+    """Markup and a hyperlink escape, live: an OSC 8 link split between two writes."""
+    print("waiting", flush=True)
+    named_gate(gate_name).wait(20)
+    _write("<script>window.pwned = 1</script><img src=x onerror=\"window.pwned=2\">\n", 0.1)
+    _write("\x1b]8;;http://evil/\x1b", 0.3)
+    _write("\\click\x1b]8;;\x1b\\ <a href=\"http://evil/\">a</a>\x1b]0;title\x07 end\n")
+
+
+class million:
+    @backgrounder
+    def GET(self):
+        million_characters(_gate_name())
+
+
+@background
+def million_characters(gate_name, lines=20000, batches=40, pause=0.05):
+    """1,000,000 characters: 20,000 lines of 50, escapes included (every tenth line is red), in 40 writes."""
+    named_gate(gate_name).wait(20)
+    per_batch = lines // batches
+    for b in range(batches):
+        chunk = []
+        for i in range(b * per_batch, (b + 1) * per_batch):
+            if i % 10:
+                chunk.append("line %05d %s\n" % (i, "x" * 38))
+            else:
+                chunk.append("\x1b[31mline %05d %s\x1b[0m\n" % (i, "x" * 29))
+        _write("".join(chunk), pause)
 
 
 app = web.application(urls, globals())

@@ -121,3 +121,11 @@ def waits_on_event():
 
 def not_a_job():
     pass
+
+
+@background(executor="processes")
+def with_tqdm(n):
+    from tqdm import tqdm
+
+    for _ in tqdm(range(n), desc="crunching", mininterval=0):
+        pass

@@ -1,8 +1,11 @@
 """The job page in a real headless Chromium (Debian's chromium + chromedriver, driven by Selenium)."""
 import os
+import random
+import re
 import shutil
 import tempfile
 import time
+import uuid
 
 import pytest
 
@@ -169,3 +172,186 @@ def test_the_output_follows_new_lines_unless_the_reader_scrolled_up(server, brow
     lines = text_of(browser, "output").count("\n")
     wait_for(lambda: text_of(browser, "output").count("\n") > lines + 20, timeout=20)
     assert browser.execute_script(at_bottom)  # and follows again once back at the bottom
+
+
+# -- output as a terminal shows it ------------------------------------------------------------
+
+
+def gated(server, browser, path, ready=lambda text: "waiting" in text):
+    """Open a page of a job held on a gate of its own; once the page shows it, open the
+    gate, so that what the job writes next reaches the page live. Returns the page's marker."""
+    gate = uuid.uuid4().hex
+    browser.get("%s%s?gate=%s" % (server.url, path, gate))
+    assert "_t=" in browser.current_url
+    wait_for(lambda: ready(text_of(browser, "output")), timeout=15)
+    browser.execute_script("window.__same_page = 42")
+    assert get(server.url + "/open?name=" + gate)[0] == 200
+
+
+def never_reloaded(browser):
+    return _read(browser, "return window.__same_page", default=None) == 42
+
+
+def output_html(browser):
+    return _read(browser, "var o = document.getElementById('output'); return o ? o.innerHTML : null;")
+
+
+def reloaded(browser):
+    """The page loaded anew once its job has ended: the server's own rendering."""
+    browser.refresh()
+    wait_for(lambda: text_of(browser, "status") == "done", timeout=15)
+
+
+def test_a_progress_bar_redrawn_with_carriage_returns_is_one_line_live_and_after_a_reload(server, browser):
+    gated(server, browser, "/bar", ready=lambda text: "bar:" in text)
+    seen = []
+    wait_for(lambda: seen.append(text_of(browser, "output")) or text_of(browser, "status") == "done", timeout=20)
+    expected = ["bar:", " 100%|##########| finished", "after the bar"]
+    wait_for(lambda: text_of(browser, "output").splitlines() == expected, timeout=5)
+    assert all(text.count("%|") <= 1 for text in seen)  # never two lines of the bar
+    assert never_reloaded(browser)
+    live = output_html(browser)
+    reloaded(browser)
+    assert text_of(browser, "output").splitlines() == expected
+    assert output_html(browser) == live  # the same rendering, live and from the server
+    screenshot(browser, "progress-bar")
+
+
+COLOURS = """
+var found = {}, spans = document.querySelectorAll('#output span:not(.ln)');
+for (var i = 0; i < spans.length; i++) {
+  var s = getComputedStyle(spans[i]);
+  found[spans[i].textContent] = {color: s.color, background: s.backgroundColor, weight: s.fontWeight,
+                                 decoration: s.textDecorationLine, classes: spans[i].className};
+}
+return {spans: found, styled: document.querySelectorAll('#output [style]').length};
+"""
+
+
+def rgb(css):
+    return [int(v) for v in re.match(r"rgba?\((\d+), (\d+), (\d+)", css).groups()]
+
+
+def check_colours(browser):
+    got = _read(browser, COLOURS, default={"spans": {}})
+    red, blue, green = got["spans"]["red"], got["spans"]["bold underlined blue"], got["spans"]["on green"]
+    r, g, b = rgb(red["color"])
+    assert r > 2 * g and r > 2 * b, red
+    r, g, b = rgb(blue["color"])
+    assert b > 2 * r and b > 2 * g, blue
+    assert int(blue["weight"]) >= 700 and "underline" in blue["decoration"]
+    r, g, b = rgb(green["background"])
+    assert g > 2 * r and g > 2 * b, green
+    assert got["styled"] == 0  # classes only, never a style attribute
+
+
+def test_red_text_is_red_live_and_after_a_reload(server, browser):
+    gated(server, browser, "/colours")
+    wait_for(lambda: text_of(browser, "status") == "done", timeout=20)
+    wait_for(lambda: "on green" in text_of(browser, "output"), timeout=5)
+    assert never_reloaded(browser)
+    check_colours(browser)
+    assert text_of(browser, "output").splitlines() == ["waiting", "plain red plain", "bold underlined blue on green"]
+    live = output_html(browser)
+    reloaded(browser)
+    check_colours(browser)
+    assert output_html(browser) == live
+    screenshot(browser, "colours")
+
+
+HARMLESS = """
+return {pwned: window.pwned === undefined ? null : window.pwned,
+        inside: document.querySelectorAll('#output *:not(span)').length,
+        links: Array.prototype.map.call(document.querySelectorAll('a'), function (a) { return a.href; }),
+        title: document.title};
+"""
+
+
+def check_harmless(browser, server):
+    got = _read(browser, HARMLESS, default={})
+    assert got["pwned"] is None and got["inside"] == 0, got  # no script ran, no <a>, <img> or <script> made
+    assert all(link.startswith(server.url + "/evil?_t=") and "_format=text" in link for link in got["links"]), got
+    assert "title" not in got["title"]
+    text = text_of(browser, "output")
+    assert '<script>window.pwned = 1</script><img src=x onerror="window.pwned=2">' in text
+    assert 'click <a href="http://evil/">a</a> end' in text and "\x1b" not in text
+
+
+def test_hostile_output_runs_no_script_and_makes_no_link_live_and_after_a_reload(server, browser):
+    gated(server, browser, "/evil")
+    wait_for(lambda: text_of(browser, "status") == "done", timeout=20)
+    wait_for(lambda: " end" in text_of(browser, "output"), timeout=5)
+    assert never_reloaded(browser)
+    check_harmless(browser, server)
+    live = output_html(browser)
+    reloaded(browser)
+    check_harmless(browser, server)
+    assert output_html(browser) == live
+
+
+LINES_SHOWN = "return document.querySelectorAll('#output .ln').length"
+LINES_AND_HIDDEN = "return [document.querySelectorAll('#output .ln').length, " \
+                   "document.getElementById('hidden-count').textContent]"
+
+
+def test_a_million_character_job_keeps_the_page_responsive_and_shows_only_the_newest_lines(server, browser):
+    gated(server, browser, "/million", ready=lambda text: True)
+    round_trips, shown = [], []
+
+    def sample():
+        started = time.monotonic()
+        shown.append(_read(browser, LINES_AND_HIDDEN, default=[0, ""]))
+        round_trips.append(time.monotonic() - started)
+        return text_of(browser, "status") == "done"
+
+    wait_for(sample, timeout=30)
+    wait_for(lambda: "line 19999" in text_of(browser, "output"), timeout=10)
+    assert len(set(hidden for _, hidden in shown)) >= 3  # measured while the output streamed in
+    assert max(round_trips) < 2.0, max(round_trips)  # a script's round trip: the page never stalls
+    assert max(lines for lines, _ in shown) <= 2000
+    notice = "18,001 earlier lines not shown"
+    assert text_of(browser, "hidden-count") == notice
+    assert _read(browser, "return document.getElementById('hidden').hidden", default=None) is False
+    lines = text_of(browser, "output").splitlines()
+    assert len(lines) == 1999 and lines[0].startswith("line 18001 ") and lines[-1].startswith("line 19999 ")
+    assert never_reloaded(browser)
+    reloaded(browser)
+    assert text_of(browser, "hidden-count") == notice
+    assert _read(browser, LINES_SHOWN, default=0) == 2000
+    assert text_of(browser, "output").splitlines() == lines
+    screenshot(browser, "million")
+
+
+RENDER_IN_PAGE = """
+return arguments[0].map(function (c) {
+  var t = new window.webBackgroundTerminal(c[1]);
+  c[0].forEach(function (piece) { t.feed(piece); });
+  return [t.lines(), t.hiddenLines()];
+});
+"""
+
+
+def test_the_live_view_renders_what_the_server_renders_whatever_the_pieces(server, browser):
+    from test_terminal import PIECES
+    from web_background.terminal import Terminal
+
+    rng = random.Random(5)
+    cases = [(["a\x1b[3", "1mred\x1b[0m\n"], 10), ([" 10%|#\r", " 20%|##"], 10),
+             (["\x1b]8;;http://evil/\x1b", "\\click\x1b]8;;\x1b\\"], 10), (["x\n" * 50], 7),
+             (["\x1b[38;2;%d;%d;%dm%d\n" % (i * 7 % 256, i * 13 % 256, i * 29 % 256, i) for i in range(60)], 100)]
+    for _ in range(300):
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40)))
+        cuts = sorted(rng.randint(0, len(text)) for _ in range(rng.randint(0, 4)))
+        cases.append(([text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])], rng.randint(1, 6)))
+    for chunks, max_lines in cases[-100:]:  # a fresh terminal resumed where another stopped
+        before = Terminal(max_lines).feed("".join(chunks))
+        cases.append(([before.resume(), rng.choice(PIECES) + rng.choice(PIECES)], max_lines))
+    browser.get(server.url + "/")
+    wait_for(lambda: _read(browser, "return !!window.webBackgroundTerminal", default=False), timeout=15)
+    got = browser.execute_script(RENDER_IN_PAGE, cases)
+    assert len(got) == len(cases)
+    for (chunks, max_lines), (lines, hidden) in zip(cases, got):
+        term = Terminal(max_lines)
+        for piece in chunks:
+            term.feed(piece)
+        assert (lines, hidden) == ([[list(run) for run in line] for line in term.lines()], term.hidden), chunks

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from conftest import wait_for
-from web_background import Thread, background, run_process
+from web_background import Thread, background, progress, run_process
 from web_background import capture
 
 
@@ -101,6 +101,31 @@ def test_handlers_added_after_the_first_job_still_get_records():
         logging.getLogger("test.late").removeHandler(handler)
 
 
+def test_a_stderr_handler_made_after_the_first_job_writes_to_the_server_and_the_record_once_to_the_job(capsys):
+    @background
+    def first():
+        pass
+
+    assert first().wait(10)  # the capture is in place: sys.stderr is its proxy now
+    logger = logging.getLogger("test.stderr")
+    handler = logging.StreamHandler()  # made now, on sys.stderr: the proxy
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        @background
+        def job():
+            logger.warning("only once")
+
+        j = job()
+        assert j.wait(10) and j.status == "done", j.error
+        assert j.output == "WARNING:test.stderr:only once\n"  # once, not twice
+        assert capsys.readouterr().err.count("only once") == 1  # and in the server's stderr
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+
 def test_log_records_outside_jobs_are_not_captured():
     @background
     def job(done):
@@ -128,6 +153,39 @@ def test_writing_bytes_raises_type_error_like_a_text_stream():
     assert j.wait(10)
     assert j.status == "done", j.error
     assert j.output == "TypeError\nTypeError\nabc"
+
+
+def test_bytes_written_to_stdout_and_stderr_buffers_land_in_the_job_in_order(capsys):
+    @background
+    def job():
+        print("text 1")
+        sys.stdout.buffer.write(b"bytes 2\n")
+        sys.stderr.buffer.write("bytes 3 \u00e9\n".encode())
+        sys.stdout.buffer.flush()
+        print("text 4")
+
+    j = job()
+    assert j.wait(10) and j.status == "done", j.error
+    assert j.output == "text 1\nbytes 2\nbytes 3 \u00e9\ntext 4\n"
+    out = capsys.readouterr()
+    assert "bytes" not in out.out and "bytes" not in out.err
+
+
+def test_a_character_split_across_two_byte_writes_is_decoded_whole_and_bad_bytes_replaced():
+    @background
+    def job():
+        euro = "\u20ac".encode()  # three bytes
+        sys.stdout.buffer.write(euro[:1])
+        sys.stdout.buffer.write(euro[1:] + b" \xff!\n")
+
+    j = job()
+    assert j.wait(10) and j.status == "done", j.error
+    assert j.output == "\u20ac \ufffd!\n"
+
+
+def test_bytes_outside_jobs_go_to_the_real_stream():
+    capture.install()
+    assert sys.stdout.buffer is capture._proxies["stdout"]._stream.buffer
 
 
 def test_the_proxy_passes_stream_attributes_through():
@@ -208,7 +266,7 @@ def test_a_reused_pool_thread_starts_each_job_with_its_own_output():
     assert len({j.result for j in jobs}) == 1  # the same thread ran them all
 
 
-def test_a_plain_thread_started_by_a_job_writes_to_the_server_output(capsys):
+def test_a_plain_thread_started_by_a_job_writes_to_the_job(capsys):
     @background
     def job():
         t = threading.Thread(target=lambda: print("from plain thread"))
@@ -216,9 +274,69 @@ def test_a_plain_thread_started_by_a_job_writes_to_the_server_output(capsys):
         t.join()
 
     j = job()
-    assert j.wait(10)
-    assert j.output == ""
-    assert "from plain thread" in capsys.readouterr().out
+    assert j.wait(10) and j.status == "done", j.error
+    assert j.output == "from plain thread\n"
+    assert "from plain thread" not in capsys.readouterr().out
+
+
+def test_thread_pool_workers_and_the_threads_they_start_write_to_the_job():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i):  # one write per line: print() writes the line and its end apart
+        sys.stdout.write("task %d\n" % i)
+        inner = threading.Thread(target=lambda: sys.stdout.write("inner %d\n" % i))
+        inner.start()
+        inner.join()
+
+    @background
+    def job():
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(work, range(6)))
+
+    j = job()
+    assert j.wait(10) and j.status == "done", j.error
+    assert sorted(j.output.splitlines()) == sorted(["task %d" % i for i in range(6)] + ["inner %d" % i for i in range(6)])
+
+
+def test_a_thread_started_by_a_job_reports_the_jobs_progress():
+    @background
+    def job():
+        t = threading.Thread(target=lambda: progress(3, 4, "from a thread"))
+        t.start()
+        t.join()
+
+    j = job()
+    assert j.wait(10) and j.status == "done", j.error
+    assert j.progress == {"done": 3, "total": 4, "message": "from a thread"}
+
+
+def test_a_thread_that_outlives_its_job_writes_to_the_server_output_again(capsys, gate):
+    started = threading.Event()
+    threads = []
+
+    def lingering():
+        print("while the job runs")
+        started.set()
+        gate.wait(10)
+        print("after the job ended")
+
+    @background
+    def job():
+        t = threading.Thread(target=lingering)
+        threads.append(t)
+        t.start()
+        assert started.wait(10)
+
+    j = job()
+    assert j.wait(10) and j.status == "done", j.error
+    gate.set()
+    threads[0].join(10)
+    assert j.output == "while the job runs\n"
+    assert "after the job ended" in capsys.readouterr().out
+
+
+def test_the_thread_helper_stays_as_an_alias_of_threading_thread():
+    assert Thread is threading.Thread
 
 
 def test_cancel_reaches_threads_started_with_the_helper(gate):

@@ -8,6 +8,7 @@ end.
 
 import web
 
+from . import logs, progress_bars  # noqa: F401  (log records and tqdm bars in jobs)
 from .capture import Cancelled, Thread, TimedOut, run_process
 from .jobs import DEFAULTS, Busy, Job, configure, progress, threaddb
 from .stores import JobStatus, Store, StoreError

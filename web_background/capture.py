@@ -1,4 +1,5 @@
-"""Where output goes: per-thread routing of sys.stdout, sys.stderr and log records.
+"""Where output goes: per-thread routing of sys.stdout and sys.stderr (text
+and bytes), to the job a thread runs or the job that started the thread.
 
 One permanent proxy per stream is installed once.  It is a ``threading.local``:
 a thread that runs a job gives the proxy its own ``write`` attribute, a
@@ -13,12 +14,11 @@ draining swaps in a fresh buffer, cancelling swaps in a function that raises
 ``Cancelled``.  The normal path pays nothing for either.
 """
 
+import codecs
 import io
-import logging
 import subprocess
 import sys
 import threading
-import traceback
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -50,27 +50,33 @@ class Sink:
     it then swaps every writer to the C-level ``StringIO.write``.
     """
 
-    __slots__ = ("_buf", "_writers", "_cancelled", "_closed", "_written", "_lock", "on_first_write")
+    __slots__ = ("_buf", "_writers", "_cancelled", "_closed", "_ended", "_written", "_lock", "on_first_write")
 
     def __init__(self) -> None:
         self._buf = io.StringIO()
-        self._writers: List[Tuple[partial, bool]] = []  # every write function handed out
+        # every write function handed out: (it, cancellable, where it writes once the job has ended)
+        self._writers: List[Tuple[partial, bool, Optional[Callable[..., Any]]]] = []
         self._cancelled = False
         self._closed = False
+        self._ended = False
         self._written = False
         self._lock = threading.Lock()
         self.on_first_write: Optional[Callable[[], None]] = None
 
-    def writer(self, cancellable: bool = True) -> partial:
-        """A write function for one thread: C-level, swappable from any thread."""
+    def writer(self, cancellable: bool = True, after_end: Optional[Callable[..., Any]] = None) -> partial:
+        """A write function for one thread: C-level, swappable from any thread.
+        ``after_end``: where it writes once the job has ended (a thread the job
+        started that outlives it), instead of nowhere."""
         with self._lock:
-            w = partial(self._target(cancellable))
-            self._writers.append((w, cancellable))
+            w = partial(self._target(cancellable, after_end))
+            self._writers.append((w, cancellable, after_end))
             return w
 
-    def _target(self, cancellable: bool) -> Callable[..., Any]:
+    def _target(self, cancellable: bool, after_end: Optional[Callable[..., Any]]) -> Callable[..., Any]:
         if cancellable and self._cancelled:
             return raise_cancelled
+        if self._ended and after_end is not None:
+            return after_end
         if self._closed:
             return len  # dropped: the job has ended
         return self._buf.write if self._written else self._first_write
@@ -86,8 +92,8 @@ class Sink:
         return n
 
     def _retarget(self) -> None:
-        for w, cancellable in self._writers:
-            w.__setstate__((self._target(cancellable), (), None, None))  # type: ignore[attr-defined]
+        for w, cancellable, after_end in self._writers:
+            w.__setstate__((self._target(cancellable, after_end), (), None, None))  # type: ignore[attr-defined]
 
     def has_output(self) -> bool:
         return bool(self._buf.tell())
@@ -116,6 +122,13 @@ class Sink:
             self._cancelled = self._closed = True
             self._retarget()
 
+    def end(self) -> None:
+        """The job has ended: threads it started that outlive it write where
+        they would have without it (the server's output) from now on."""
+        with self._lock:
+            self._ended = True
+            self._retarget()
+
 
 class _StreamProxy(threading.local):
     """A text stream whose ``write`` is per thread (see the module docstring)."""
@@ -134,11 +147,36 @@ class _StreamProxy(threading.local):
         self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
-        # fileno, isatty, encoding, errors, buffer, ... are the real stream's.
+        # fileno, isatty, encoding, errors, buffer (outside jobs), ... are the real stream's.
         return getattr(self._stream, name)
 
     def __repr__(self) -> str:
         return "<web_background capture of %r>" % (self._stream,)
+
+
+class _Bytes:
+    """``sys.stdout.buffer`` in a job: bytes decoded as UTF-8 (with replacement;
+    a character split across two writes is decoded whole) into the job's output,
+    in order with the text writes."""
+
+    def __init__(self, write: Callable[[str], Any], flush: Callable[[], None]) -> None:
+        self._write, self.flush = write, flush
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, data: Any) -> int:
+        text = self._decoder.decode(bytes(data))
+        if text:
+            self._write(text)
+        return len(data)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def writable(self) -> bool:
+        return True
+
+    closed = False
 
 
 def install() -> None:
@@ -159,7 +197,13 @@ def install() -> None:
                 current = current._stream
             _proxies[name] = _StreamProxy(current)
             setattr(sys, name, _proxies[name])
-    _install_log_capture()
+    if threading.Thread.start is not _start_in_job:
+        threading.Thread.start = _start_in_job  # type: ignore[method-assign]
+    for hook in _on_install:
+        hook()
+
+
+_on_install: List[Callable[[], None]] = []  # what else a job start puts in place (log records, tqdm)
 
 
 def real_stderr() -> Any:
@@ -168,26 +212,47 @@ def real_stderr() -> Any:
     return proxy._stream if proxy is not None else sys.stderr
 
 
-def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable: bool = True) -> None:
-    """Send everything the calling thread writes into ``sink``; its flush()
-    calls ``on_flush``.  ``cancellable``: ``sink.cancel()`` makes its writes raise."""
+def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable: bool = True,
+          inherited: bool = False) -> None:
+    """Send everything the calling thread writes into ``sink``, text and bytes;
+    its flush() calls ``on_flush``.  ``cancellable``: ``sink.cancel()`` makes
+    its writes raise.  ``inherited``: a thread the job started, which writes
+    where it would have without the job once the job has ended."""
     install()
-    w = sink.writer(cancellable)
+    shared = None if inherited else sink.writer(cancellable)
     for proxy in _proxies.values():
-        # the calling thread's own attribute (the proxy is a threading.local)
+        # the calling thread's own attributes (the proxy is a threading.local)
+        w = shared or sink.writer(cancellable, after_end=proxy._stream.write)
         proxy.write = w  # type: ignore[method-assign]
+        proxy.buffer = _Bytes(w, on_flush or _no_flush)
         if on_flush is not None:
             proxy.flush = on_flush  # type: ignore[method-assign]
-    _here.log = sink.writer(cancellable=False)  # logging itself never raises Cancelled
+    _here.log = sink.writer(cancellable=False, after_end=len if inherited else None)  # never raises Cancelled
     _here.sink = sink
+
+
+def _no_flush() -> None:
+    pass
 
 
 def unroute() -> None:
     """Give the calling thread its ordinary stdout/stderr back."""
-    for proxy in _proxies.values():
-        proxy.__dict__.pop("write", None)
-        proxy.__dict__.pop("flush", None)
+    suspend()
     _here.__dict__.clear()
+
+
+_ROUTED = ("write", "flush", "buffer")
+
+
+def suspend() -> List[Dict[str, Any]]:
+    """Let the calling thread write where it would without its job, until ``resume``."""
+    return [{name: proxy.__dict__.pop(name) for name in _ROUTED if name in proxy.__dict__}
+            for proxy in _proxies.values()]
+
+
+def resume(routed: List[Dict[str, Any]]) -> None:
+    for proxy, attributes in zip(_proxies.values(), routed):
+        proxy.__dict__.update(attributes)
 
 
 def current_sink() -> Optional[Sink]:
@@ -195,73 +260,46 @@ def current_sink() -> Optional[Sink]:
     return getattr(_here, "sink", None)
 
 
-# -- logging ---------------------------------------------------------------
-# A record factory, not a root handler: it sees every record made in a job
-# thread whatever handlers the app installs, before or after us, and it does
-# not stop a later logging.basicConfig() from configuring the root logger.
-
-_log_format = logging.Formatter("%(levelname)s:%(name)s:%(message)s")
-_factory_installed = False
+def log_writer() -> Optional[Callable[[str], Any]]:
+    """Where the calling thread's log records go (its job's output), or None."""
+    return getattr(_here, "log", None)
 
 
-def _install_log_capture() -> None:
-    global _factory_installed
-    if _factory_installed:
-        return
-    with _lock:
-        if _factory_installed:
-            return
-        previous = logging.getLogRecordFactory()
+# -- threads a job starts write to the job -----------------------------------
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            write = getattr(_here, "log", None)
-            if write is not None:
-                try:
-                    write(_log_format.format(record) + "\n")
-                except Exception:  # a bad format string must not break the job
-                    write("(unformattable log record %r)\n" % (record.msg,))
-            return record
+_thread_start = threading.Thread.start
 
-        logging.setLogRecordFactory(factory)
-        _factory_installed = True
+
+def _start_in_job(self: threading.Thread) -> None:
+    """``threading.Thread.start`` once a job has run: a thread started from a
+    job's thread (``threading.Thread``, a ``ThreadPoolExecutor``'s workers, and
+    the threads those start) writes to the job and reports its progress."""
+    sink = current_sink()
+    if sink is not None and not getattr(self, "_wb_in_job", False):
+        from . import running
+
+        self._wb_in_job = True  # type: ignore[attr-defined]
+        job, run = running._current(), self.run
+
+        def run_in_job() -> None:
+            route(sink, inherited=True)
+            running._enter(job)
+            try:
+                run()
+            except Cancelled:  # the job was stopped: so is this thread, quietly
+                pass
+            finally:
+                running._leave()
+                unroute()
+
+        self.run = run_in_job  # type: ignore[method-assign]
+    _thread_start(self)
+
+
+Thread = threading.Thread  # every thread a job starts writes to the job; the old helper's name stays
 
 
 # -- helpers for what the proxies cannot see ---------------------------------
-
-
-class Thread(threading.Thread):
-    """A ``threading.Thread`` whose output goes to the job that started it.
-
-    Threads a job starts with plain ``threading.Thread`` write to the server's
-    stdout; start them with this class instead to keep their output (and
-    ``progress()``) in the job.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        from . import running  # the job context travels with the thread
-
-        self._wb_sink = current_sink()
-        self._wb_job = running._current()
-
-    def run(self) -> None:
-        if self._wb_sink is None:
-            return super().run()
-        from . import running
-
-        route(self._wb_sink)
-        running._enter(self._wb_job)
-        try:
-            super().run()
-        except Cancelled:
-            pass
-        except BaseException:
-            _here.log(traceback.format_exc())
-            raise
-        finally:
-            running._leave()
-            unroute()
 
 
 def run_process(args: Any, **kwargs: Any) -> "subprocess.CompletedProcess[str]":

@@ -9,6 +9,7 @@ never a traceback.
 import hmac
 import html
 import json
+import os
 import re
 import secrets
 import threading
@@ -19,12 +20,12 @@ import web
 
 from .jobs import _runner, cut_marker
 from .stores import FINISHED, StoreError
+from .terminal import MAX_LINES, palette_css, render
 
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _OFFSET = re.compile(r"[0-9]{1,18}\Z")
 FORMATS = ("html", "text", "json", "stream", "events")
-# CSI (colours, cursor), OSC (titles, OSC 8 hyperlinks) and lone ESC sequences
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
+_FILENAME_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
 _CSP = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 POLL_INTERVAL = 0.1  # how often a stream looks for new output
 KEEPALIVE = 5.0  # seconds of silence after which an event stream sends a comment
@@ -71,6 +72,21 @@ def _offset(raw: Optional[str]) -> int:
     return int(raw)
 
 
+def _download(raw: Optional[str], fmt: str) -> bool:
+    """``_download=1`` (with ``_format=text``): the output as an attachment."""
+    if raw is None or raw == "0":
+        return False
+    if raw != "1" or fmt != "text":
+        raise error("400 Bad Request", "_download must be 0 or 1, and 1 goes with _format=text.")
+    return True
+
+
+def _filename(record: Dict[str, Any]) -> str:
+    """``<job name>-<job id>.txt``, the name made a safe ASCII file name."""
+    name = _FILENAME_JUNK.sub("_", str(record.get("name") or "job")).strip("._")[:80] or "job"
+    return "%s-%s.txt" % (name, record["id"])
+
+
 def _job(job_id: Optional[str], owner: Optional[str]) -> Dict[str, Any]:
     """The record of a job this requester may see; 404 for anything else."""
     try:
@@ -100,6 +116,7 @@ def serve(query: Query, owner: Optional[str]) -> Union[str, Iterator[bytes]]:
         fmt = "events" if _accepts("text/event-stream") else "json" if _accepts("application/json") else "html"
     if fmt not in FORMATS:
         raise error("400 Bad Request", "_format must be one of: %s." % ", ".join(FORMATS))
+    download = _download(_one(query, "_download"), fmt)
     last_event = web.ctx.env.get("HTTP_LAST_EVENT_ID")
     offset = _offset(last_event if fmt == "events" and last_event is not None else _one(query, "_offset"))
     record = _job(job_id, owner)
@@ -117,6 +134,8 @@ def serve(query: Query, owner: Optional[str]) -> Union[str, Iterator[bytes]]:
     web.ctx.headers.extend([("X-Job-Status", str(record["status"])), ("X-Job-Offset", str(end))])
     if fmt == "text":
         safe_headers(**{"Content-Type": "text/plain; charset=utf-8"})
+        if download:
+            web.ctx.headers.append(("Content-Disposition", 'attachment; filename="%s"' % _filename(record)))
         return text
     if fmt == "json":
         safe_headers(**{"Content-Type": "application/json"})
@@ -239,67 +258,15 @@ def cancel(query: Query, owner: Optional[str]) -> str:
 
 # -- the page -------------------------------------------------------------------------
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:0 auto;padding:1rem;max-width:60rem;line-height:1.4}
-h1{font-size:1.25rem;margin:0 0 .5rem;word-break:break-all}
-.meta{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;margin:.5rem 0}
-pre{background:#111;color:#eee;padding:.75rem;margin:.5rem 0;max-height:70vh;overflow:auto;
-white-space:pre-wrap;word-break:break-word;font-size:.85rem}
-progress{width:100%;height:1.2rem}
-button{font-size:1rem;padding:.3rem 1rem}
-.failed{color:#b00}.done{color:#070}.cancelled,.interrupted{color:#850}
-"""
 
-_SCRIPT = r"""
-(function () {
-  var page = document.getElementById("job"), out = document.getElementById("output");
-  var statusEl = document.getElementById("status"), bar = document.getElementById("bar");
-  var msg = document.getElementById("message"), elapsed = document.getElementById("elapsed");
-  var form = document.getElementById("cancel"), failed = document.getElementById("failed");
-  var ansi = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]/g;
-  var state = JSON.parse(page.getAttribute("data-state"));
-  function tick() {
-    var from = state.started || state.created, to = state.finished || Date.now() / 1000;
-    if (from) { elapsed.textContent = Math.max(0, Math.round(to - from)) + " s"; }
-  }
-  function show(s) {
-    state = s;
-    var ended = ["queued", "running"].indexOf(s.status) < 0;
-    statusEl.textContent = s.cancel_requested && !ended ? "Cancelling\u2026" : s.status;
-    statusEl.className = s.status;
-    if (s.progress) {
-      bar.hidden = false;
-      if (s.progress.total) { bar.max = s.progress.total; bar.value = s.progress.done; }
-      else { bar.removeAttribute("value"); }
-      msg.textContent = s.progress.message || "";
-    }
-    form.hidden = ended;
-    if (s.cancel_requested) { form.querySelector("button").disabled = true; }
-    failed.hidden = s.status !== "failed";
-    if (s.error) { failed.textContent = "The job failed.\n" + s.error; }
-    tick();
-    return ended;
-  }
-  var url = new URL(location.href);
-  url.searchParams.set("_format", "events");
-  url.searchParams.set("_offset", page.getAttribute("data-offset"));
-  var source = new EventSource(url.pathname + url.search);
-  source.addEventListener("output", function (e) {
-    var atBottom = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
-    out.appendChild(document.createTextNode(JSON.parse(e.data).text.replace(ansi, "")));
-    if (atBottom) { out.scrollTop = out.scrollHeight; }
-  });
-  source.addEventListener("state", function (e) { show(JSON.parse(e.data)); });
-  source.addEventListener("end", function (e) { show(JSON.parse(e.data)); source.close(); });
-  form.addEventListener("submit", function (e) {
-    e.preventDefault();
-    form.querySelector("button").disabled = true;
-    fetch(form.action, {method: "POST", headers: {"Accept": "application/json"}, credentials: "same-origin"});
-  });
-  show(state);
-  setInterval(tick, 1000);
-})();
-"""
+def _static(name: str) -> str:
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", name), encoding="utf-8") as f:
+        return f.read()
+
+
+# read once, inlined in every page with its nonce
+_STYLE = _static("job.css") + palette_css()
+_SCRIPT = _static("job.js")
 
 
 def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
@@ -314,6 +281,10 @@ def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
         ' value="%s"' % esc(str(progress["done"])) if progress.get("total") else "",
         ' max="%s"' % esc(str(progress["total"])) if progress.get("total") else "")
     error = state["error"]
+    screen = render(output, MAX_LINES)
+    # what the page's script needs to go on rendering where this page stops
+    view = {"lines": MAX_LINES, "hidden": screen.hidden, "resume": screen.resume()}
+    text_url = "?_t=%s&_format=text" % record["id"]
     return "".join([
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -321,7 +292,8 @@ def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
         # without JavaScript the page refreshes itself until the job has ended
         '<noscript><meta http-equiv="refresh" content="1"></noscript>' if running else "",
         '<style nonce="%s">%s</style></head><body>' % (nonce, _STYLE),
-        '<main id="job" data-offset="%d" data-state="%s">' % (offset, esc(json.dumps(state))),
+        '<main id="job" data-offset="%d" data-state="%s" data-terminal="%s">' % (
+            offset, esc(json.dumps(state)), esc(json.dumps(view))),
         "<h1>%s</h1>" % esc(name),
         '<div class="meta"><span>Status: <strong id="status" class="%s">%s</strong></span>' % (
             esc(status), "Cancelling\u2026" if state["cancel_requested"] else esc(status)),
@@ -330,12 +302,19 @@ def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
         '<button type="submit">Cancel</button></form></div>' % (esc(record["id"]), "" if running else " hidden"),
         bar,
         '<p id="message">%s</p>' % esc(progress.get("message") or ""),
-        '<pre id="output">%s</pre>' % esc(_ANSI.sub("", output)),
+        '<p id="hidden"%s><span id="hidden-count">%s</span>: <a href="%s">the whole output as text</a> '
+        '(<a href="%s&amp;_download=1">download</a>)</p>' % (
+            "" if screen.hidden else " hidden", esc(_hidden_lines(screen.hidden)), esc(text_url), esc(text_url)),
+        '<pre id="output">%s</pre>' % screen.html(),
         '<pre id="failed" class="failed"%s>%s</pre>' % (
             "" if status == "failed" else " hidden",
             esc("The job failed." + ("\n" + error if error else ""))),
         '</main><script nonce="%s">%s</script></body></html>' % (nonce, _SCRIPT),
     ])
+
+
+def _hidden_lines(count: int) -> str:
+    return "{:,} earlier line{} not shown".format(count, "" if count == 1 else "s")
 
 
 def _elapsed(record: Dict[str, Any]) -> str:

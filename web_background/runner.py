@@ -209,6 +209,8 @@ class _Runner:
             running.final = dict(status=status.value, result=result, error=error, finished=time.time())
         if running.stopping is not None:  # threads it leaves behind (or one stuck in C) write no more
             running.sink.close()
+        else:  # threads it started that outlive it write where they would have without it
+            running.sink.end()
         try:
             self._write_end(running)
         except Exception as e:  # the maintenance thread retries until the store takes it

@@ -83,6 +83,11 @@ def _leave() -> None:
     _local.job = None
 
 
+def in_job() -> bool:
+    """Whether the calling thread (or process) runs a job."""
+    return _current() is not None or "report" in _process_job
+
+
 def report_progress(done: float, total: Optional[float], message: Optional[str]) -> None:
     """progress() of the job the calling thread (or process) runs."""
     running = _current()

@@ -58,13 +58,15 @@ def test_threads_a_job_starts_write_where_documented(capsys):
     def spawner():
         plain = threading.Thread(target=lambda: print("plain thread"))
         helped = Thread(target=lambda: print("helper thread"))
-        plain.start(), helped.start()
-        plain.join(), helped.join()
+        plain.start()
+        plain.join()
+        helped.start()
+        helped.join()
 
     job = spawner()
     assert job.wait(10) and job.status == "done"
-    assert job.output == "helper thread\n"
-    assert "plain thread" in capsys.readouterr().out
+    assert job.output == "plain thread\nhelper thread\n"
+    assert "thread" not in capsys.readouterr().out
 
 
 @pytest.mark.stores("sqlite")

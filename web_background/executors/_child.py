@@ -4,9 +4,10 @@ file-descriptor level, run the job in the main thread, report to the web process
 fds 1 and 2 are one pipe that the web process reads, so everything the job and
 its children write lands, in the order written: ``print``, ``logging``,
 ``os.write(1, ...)``, C extensions, ``os.system``.  Python's ``sys.stdout`` and
-``sys.stderr`` share one buffer that a thread flushes every ``FLUSH`` seconds
-(and before anything writes below Python), so a job printing a million lines
-pays for a few thousand system calls, not a million.  Progress and the end
+``sys.stderr`` are one stream (so they keep their order), line-buffered while
+the job is young and then flushed by a thread every ``FLUSH`` seconds (and
+before anything writes below Python), so a job printing a million lines pays
+for a few thousand system calls, not a million.  Progress and the end
 travel as pickled frames on the control socket.
 """
 
@@ -23,7 +24,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from .. import runner, running
+from .. import progress_bars, runner, running
 from . import raise_on_stop_signals, resolve
 from ._forkserver import FRAME, frame
 
@@ -54,8 +55,8 @@ class _Report:
     flushing thread) and its end; also keeps Python's output flowing (every
     line at once while the job is young, then in batches every ``FLUSH``)."""
 
-    def __init__(self, buffer: Any) -> None:
-        self.buffer = buffer
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
         self.ctl: Optional[socket.socket] = None
         self.armed = False  # the job's body runs: a stop signal raises in it
         self.began = 0.0
@@ -85,16 +86,15 @@ class _Report:
         while not self.closed.wait(FLUSH):
             if line_buffered and time.monotonic() - self.began >= LINE_BUFFERED:
                 line_buffered = False  # output that flows goes out in batches from now on
-                for stream in (sys.stdout, sys.stderr):
-                    try:
-                        stream.reconfigure(line_buffering=False)
-                    except (AttributeError, ValueError):  # the job replaced or closed it
-                        pass
+                try:
+                    self.stream.reconfigure(line_buffering=False)
+                except (AttributeError, ValueError):  # the job closed it
+                    pass
             self._flush()
 
     def _flush(self) -> None:
         try:
-            self.buffer.flush()
+            self.stream.flush()
         except (OSError, ValueError):  # the web process is gone, or the job closed its stdout
             pass
         progress = self.progress
@@ -126,14 +126,12 @@ def prepare() -> "_Report":
     the app's logging handlers pointed at them, writes below Python made to
     flush Python's first, signals that stop the job, the reporting thread."""
     buffer = io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16)
-    new_out, new_err = (io.TextIOWrapper(buffer, encoding="utf-8", errors="web_background.replace",
-                                         write_through=True, line_buffering=True) for _ in range(2))
-    replace = {id(sys.stdout): new_out, id(sys.__stdout__): new_out, id(sys.stderr): new_err,
-               id(sys.__stderr__): new_err}
+    # one stream for both: what the job writes to stdout and stderr stays in the order written
+    out = io.TextIOWrapper(buffer, encoding="utf-8", errors="web_background.replace", line_buffering=True)
+    replace = {id(stream): out for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)}
     # the old streams must stay referenced: collecting one would flush it out of order
     prepare.old = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)  # type: ignore[attr-defined]
-    sys.stdout = sys.__stdout__ = new_out  # type: ignore[misc]
-    sys.stderr = sys.__stderr__ = new_err  # type: ignore[misc]
+    sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = out  # type: ignore[misc]
     handlers = list(logging.getLogger().handlers)
     for logger in list(logging.Logger.manager.loggerDict.values()):
         handlers.extend(getattr(logger, "handlers", ()))
@@ -141,15 +139,16 @@ def prepare() -> "_Report":
         if isinstance(handler, logging.StreamHandler) and id(handler.stream) in replace:
             handler.setStream(replace[id(handler.stream)])
     # what writes below Python must come after what Python has buffered
-    flush = buffer.flush
+    flush = out.flush
     os.write = _flushing_first(flush, os.write, fds_only=True)  # type: ignore[assignment]
     os.system = _flushing_first(flush, os.system)  # type: ignore[assignment]
     os._exit = _flushing_first(flush, os._exit)  # type: ignore[assignment]
     subprocess.Popen._execute_child = _flushing_first(flush, subprocess.Popen._execute_child)  # type: ignore
     os.register_at_fork(before=flush)
     faulthandler.enable(file=sys.stderr)  # a crash in C leaves its Python traceback in the output
-    report = _Report(buffer)
+    report = _Report(out)
     running._process_job["report"] = report.set_progress
+    progress_bars.install()
     raise_on_stop_signals(lambda: report.armed)
     return report
 
