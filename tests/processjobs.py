@@ -129,3 +129,16 @@ def with_tqdm(n):
 
     for _ in tqdm(range(n), desc="crunching", mininterval=0):
         pass
+
+
+@background(executor="processes", retries=2, retry_delay=0.05)
+def fails_twice(counter_file):
+    """Fails on its first two attempts (counted in a file: each attempt is a new process)."""
+    with open(counter_file, "a+") as f:
+        f.write("x")
+        f.seek(0)
+        tries = len(f.read())
+    print("attempt", tries)
+    if tries < 3:
+        raise ConnectionError("passing network error")
+    return tries

@@ -72,3 +72,15 @@ def sleeps_past_its_timeout():
         time.sleep(3600)
     finally:
         print("finally ran")
+
+
+@background(queue=QUEUE, retries=2, retry_delay=0.05)
+def fails_twice(counter_file):
+    with open(counter_file, "a+") as f:
+        f.write("x")
+        f.seek(0)
+        tries = len(f.read())
+    print("attempt", tries)
+    if tries < 3:
+        raise ConnectionError("passing network error")
+    return tries

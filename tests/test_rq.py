@@ -284,3 +284,11 @@ def test_an_rq_job_past_its_timeout_is_stopped_and_fails_saying_so(workers):
     assert job.wait(30)
     assert job.status == "failed" and job.error.startswith("the job timed out after 0.5 seconds")
     assert job.output == "started\nfinally ran\n"
+
+
+def test_an_rq_job_that_fails_twice_then_succeeds_ends_done_with_three_attempts(workers, tmp_path):
+    workers()
+    job = rqjobs.fails_twice(str(tmp_path / "count"))
+    assert job.wait(30)
+    assert job.status == "done" and job.result == 3 and job.attempt == 3
+    assert job.output == "attempt 1\n--- attempt 2 of 3 ---\nattempt 2\n--- attempt 3 of 3 ---\nattempt 3\n"

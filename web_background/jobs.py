@@ -86,6 +86,16 @@ class Job:
         return self._get("progress")
 
     @property
+    def attempt(self) -> int:
+        """Which attempt runs (or ran last): 1, then 2, ... with ``retries``."""
+        return self._get("attempt") or 1
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts the job may take: ``retries + 1``."""
+        return self._get("attempts") or 1
+
+    @property
     def created(self) -> float:
         return self._get("created")
 

@@ -74,6 +74,9 @@ class _Runner:
         executor: Optional[str] = None,
         queue: Optional[str] = None,
         timeout: Optional[float] = None,
+        retries: int = 0,
+        retry_delay: float = 1.0,
+        backoff: float = 2.0,
         **fields: Any,
     ) -> str:
         """Start ``func(*args, **kwargs)`` as a new job on ``executor``; returns its id.
@@ -87,12 +90,15 @@ class _Runner:
         self._ensure_process()
         self.expire(throttle=0.2)
         job_id = secrets.token_urlsafe(16)
-        record = self._new_record(job_id, func, time.time(), dict(fields, executor=ex.name, timeout=timeout))
+        record = self._new_record(job_id, func, time.time(), dict(
+            fields, executor=ex.name, timeout=timeout, attempt=1, attempts=retries + 1, retry_delay=retry_delay,
+            backoff=backoff))
         if queue is not None:
             record["queue"] = queue
         if not ex.local:
             record["heartbeat"] = None  # nobody here runs it while it waits on its queue
         running = _Running(job_id, sink if sink is not None else Sink(), ex, timeout)
+        running.call, running.attempts, running.retry_delay, running.backoff = call, retries + 1, retry_delay, backoff
         self.store.create(record)
         started = False
         try:
@@ -134,11 +140,17 @@ class _Runner:
         self._ensure_process()
         record = self.store.get(job_id) or {}
         running = self._local[job_id] = self._adopt(_Running(job_id, Sink(), executor, record.get("timeout")))
+        running.attempts = record.get("attempts") or 1
+        running.retry_delay, running.backoff = record.get("retry_delay") or 0.0, record.get("backoff") or 1.0
         arm = getattr(executor, "arm", None)
         if arm is not None:
             arm(running)
         self._wake.set()
         self.run(running, func, args, kwargs, ctx)
+        while not running.done.wait(TICK):  # between attempts: the maintenance thread says when to go on
+            if running.rerun.is_set():
+                running.rerun.clear()
+                self.run(running, func, args, kwargs, ctx)
         return running.final["result"] if running.final else None
 
     def begin(self, running: _Running) -> bool:
@@ -206,7 +218,13 @@ class _Runner:
         with running.lock:
             if running.final is not None:
                 return
-            running.final = dict(status=status.value, result=result, error=error, finished=time.time())
+            retry = (status is JobStatus.FAILED and running.attempt < running.attempts
+                     and running.stopping is not Cancelled)  # a cancel is never retried
+            if not retry:
+                running.final = dict(status=status.value, result=result, error=error, finished=time.time())
+        if retry:
+            self._retry(running, error)
+            return
         if running.stopping is not None:  # threads it leaves behind (or one stuck in C) write no more
             running.sink.close()
         else:  # threads it started that outlive it write where they would have without it
@@ -215,6 +233,21 @@ class _Runner:
             self._write_end(running)
         except Exception as e:  # the maintenance thread retries until the store takes it
             log.error("job %s: could not record its end yet: %s", running.id, e)
+
+    def _retry(self, running: _Running, error: Optional[str]) -> None:
+        """An attempt failed and attempts are left: the job waits ``queued`` for the next."""
+        delay = running.next_attempt()
+        log.warning("job %s: attempt %d of %d failed; the next starts in %g s",
+                    running.id, running.attempt - 1, running.attempts, delay)
+        try:
+            self.flush(running)
+            self.store.append(running.id, "--- attempt %d of %d ---\n" % (running.attempt, running.attempts))
+            self.store.update(running.id, status=JobStatus.QUEUED.value, attempt=running.attempt, error=error,
+                              heartbeat=time.time())
+        except Exception as e:  # the next attempt goes ahead; the store is told at its next write
+            log.error("job %s: could not record its next attempt yet: %s", running.id, e)
+        running.retry_at = time.monotonic() + delay
+        self._wake.set()
 
     def _write_end(self, running: _Running) -> None:
         assert running.final is not None
@@ -386,6 +419,10 @@ class _Runner:
                     if running.final is not None:
                         self._write_end(running)
                         continue
+                    if running.retry_at is not None and now >= running.retry_at:
+                        running.retry_at = None
+                        if not running.executor.start(running, running.call):
+                            self.finish(running, JobStatus.FAILED, error="no room to start its next attempt")
                     if now - running.flushed >= FLUSH_INTERVAL and (check or running.sink.has_output()):
                         self.flush(running)
                     if beat:

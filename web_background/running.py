@@ -37,7 +37,7 @@ class _Running:
 
     __slots__ = ("id", "sink", "executor", "timeout", "done", "started", "progress", "flush_lock", "pending",
                  "skipped", "final", "flushed", "lock", "ident", "thread", "stopping", "stop_at", "killed",
-                 "deadline")
+                 "deadline", "call", "attempt", "attempts", "retry_delay", "backoff", "retry_at", "rerun")
 
     def __init__(self, job_id: str, sink: Sink, executor: "Executor", timeout: Optional[float] = None) -> None:
         self.id = job_id
@@ -59,6 +59,19 @@ class _Running:
         self.stop_at = 0.0
         self.killed = False
         self.deadline: Optional[float] = None  # time.monotonic() at which the job times out
+        self.call: Any = None  # what its executor needs to run it (again)
+        self.attempt, self.attempts = 1, 1
+        self.retry_delay, self.backoff = 1.0, 2.0
+        self.retry_at: Optional[float] = None  # time.monotonic() of the next attempt, while it waits for it
+        self.rerun = threading.Event()  # an RQ work-horse waits on it between attempts
+
+    def next_attempt(self) -> float:
+        """Make ready for the next attempt; the seconds to wait before it."""
+        delay = self.retry_delay * self.backoff ** (self.attempt - 1)
+        self.attempt += 1
+        self.started, self.killed = False, False
+        self.stopping, self.stop_at, self.deadline, self.ident, self.thread = None, 0.0, None, None, None
+        return delay
 
     def set_progress(self, done: float, total: Optional[float], message: Optional[str]) -> None:
         if self.stopping is not None:

@@ -93,11 +93,13 @@ runner.run_in_context = _run_in_context
 def background(func: F) -> Callable[..., Job]: ...
 @overload
 def background(func: None = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
-               timeout: Optional[float] = None) -> Callable[[F], Callable[..., Job]]: ...
+               timeout: Optional[float] = None, retries: int = 0, retry_delay: float = 1.0,
+               backoff: float = 2.0) -> Callable[[F], Callable[..., Job]]: ...
 
 
 def background(func: Optional[F] = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
-               timeout: Optional[float] = None) -> Any:
+               timeout: Optional[float] = None, retries: int = 0, retry_delay: float = 1.0,
+               backoff: float = 2.0) -> Any:
     """Make ``func`` run as a background job: calling it starts a job and
     returns its ``Job`` at once, inside a request or outside one.
 
@@ -105,15 +107,24 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
     inside a ``@backgrounder`` handler the response becomes a redirect to it.
     ``executor``: ``"threads"``, ``"processes"`` or ``"rq"`` (default: the
     ``executor`` setting); ``queue="name"`` runs it on that RQ queue;
-    ``timeout``: seconds after which it is stopped and ends ``failed``.
+    ``timeout``: seconds after which it is stopped and ends ``failed``;
+    ``retries``: an attempt that raises (or times out) runs again, as the same
+    job, after ``retry_delay * backoff ** (k - 1)`` seconds (k: the attempt
+    that failed), up to ``retries`` times.
     """
     if executor is None and queue is not None:
         executor = "rq"  # queue= has always meant RQ
     if executor is not None:
         check_executor(executor)
     check_timeout(timeout)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError("retries must be an int >= 0, not %r" % (retries,))
+    for name, value in (("retry_delay", retry_delay), ("backoff", backoff)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError("%s must be a number >= 0, not %r" % (name, value))
     if func is None:
-        return functools.partial(background, executor=executor, queue=queue, timeout=timeout)
+        return functools.partial(background, executor=executor, queue=queue, timeout=timeout, retries=retries,
+                                 retry_delay=retry_delay, backoff=backoff)
     executors.register_job_module(getattr(func, "__module__", None))
 
     @functools.wraps(func)
@@ -123,7 +134,8 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
         jobs_runner = _runner()
         ctx = _plain_ctx() if jobs_runner.executor(executor).plain_context else _snapshot_ctx()
         job = Job(jobs_runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx,
-                                    executor=executor, queue=queue, timeout=timeout,
+                                    executor=executor, queue=queue, timeout=timeout, retries=retries,
+                                    retry_delay=retry_delay, backoff=backoff,
                                     owner=state.owner if state is not None else None), jobs_runner)
         if first is not None:
             first.job = job

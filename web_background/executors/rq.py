@@ -104,6 +104,10 @@ class _WorkHorse(Executor):
         # a worker class that runs jobs in threads is stopped as a thread job is
         self.in_main = threading.current_thread() is threading.main_thread()
 
+    def start(self, running: "_Running", call: Any) -> bool:
+        running.rerun.set()  # the next attempt: rq_entry's loop runs it in the work-horse's main thread
+        return True
+
     def arm(self, running: "_Running") -> None:
         if self.in_main:
             raise_on_stop_signals(lambda: running.ident is not None)
