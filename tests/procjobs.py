@@ -3,6 +3,7 @@
 python tests/procjobs.py STORE_URL COMMAND ...:
   numbered N_JOBS LINES   start N_JOBS jobs printing LINES numbered lines each, wait, print their ids
   endless                 start one job printing until cancelled (at most 60 s), print its id, wait for it
+  keyed NAME GATE START   at time START, start the job keyed NAME (it waits for the file GATE), print its id
 """
 import json
 import os
@@ -34,6 +35,14 @@ def endless():
     return "ran out"
 
 
+@background(key=lambda name, gate_file: "report:" + name)
+def keyed(name, gate_file):
+    deadline = time.monotonic() + 30
+    while not os.path.exists(gate_file) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()
+
+
 def main(argv):
     url, command = argv[0], argv[1]
     configure(store=url, workers=8)
@@ -41,6 +50,9 @@ def main(argv):
         jobs = [numbered("%d-%d" % (os.getpid(), n), int(argv[3])) for n in range(int(argv[2]))]
     elif command == "endless":
         jobs = [endless()]
+    elif command == "keyed":  # keyed NAME GATE_FILE START_AT: start at the same moment as another process
+        time.sleep(max(0.0, float(argv[4]) - time.time()))
+        jobs = [keyed(argv[2], argv[3])]
     else:
         raise SystemExit("unknown command %r" % command)
     print(json.dumps([j.id for j in jobs]), flush=True)

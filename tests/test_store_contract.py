@@ -160,3 +160,18 @@ def test_a_lone_surrogate_in_a_record_field_reads_back_as_a_replacement_characte
     got = store.get("s")
     assert got["name"] == "f\ufffd" and got["error"] == "bad \ufffd name"
     assert got["progress"]["message"] == "\ufffd!"
+
+
+def test_a_key_is_held_by_its_queued_or_running_job_until_it_ends(store):
+    store.create(record("k1"))
+    assert store.claim("key", "k1") is None
+    store.create(record("k2"))
+    assert store.claim("key", "k2") == "k1"
+    store.update("k1", status="running")
+    assert store.claim("key", "k2") == "k1"
+    store.update("k1", status="done", finished=time.time())
+    assert store.claim("key", "k2") is None  # ended: the next job takes the key
+    store.create(record("k3"))
+    assert store.claim("key", "k3") == "k2"
+    store.delete("k2")
+    assert store.claim("key", "k3") is None  # a dropped holder holds nothing

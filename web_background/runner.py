@@ -77,11 +77,13 @@ class _Runner:
         retries: int = 0,
         retry_delay: float = 1.0,
         backoff: float = 2.0,
+        key: Optional[str] = None,
         **fields: Any,
-    ) -> str:
-        """Start ``func(*args, **kwargs)`` as a new job on ``executor``; returns its id.
-        ``sink`` may already hold output that starts the job's (what the request
-        handler printed); ``ctx`` is the request context it runs in."""
+    ) -> Tuple[str, bool]:
+        """Start ``func(*args, **kwargs)`` as a new job on ``executor``: its id,
+        and True; or, when a queued or running job holds ``key``, that job's id
+        and False.  ``sink`` may already hold output that starts the job's (what
+        the request handler printed); ``ctx`` is the request context it runs in."""
         ex = self.executor(executor)
         call = ex.prepare(func, args, kwargs or {}, ctx, queue)
         if timeout is None:
@@ -95,11 +97,17 @@ class _Runner:
             backoff=backoff))
         if queue is not None:
             record["queue"] = queue
+        if key is not None:
+            record["key"] = key
         if not ex.local:
             record["heartbeat"] = None  # nobody here runs it while it waits on its queue
         running = _Running(job_id, sink if sink is not None else Sink(), ex, timeout)
         running.call, running.attempts, running.retry_delay, running.backoff = call, retries + 1, retry_delay, backoff
         self.store.create(record)
+        holder = self.store.claim(key, job_id) if key is not None else None
+        if holder is not None:  # no double start: the job that holds the key is the answer
+            self.store.delete(job_id)
+            return holder, False
         started = False
         try:
             if ex.local:
@@ -114,7 +122,7 @@ class _Runner:
                 self.store.delete(job_id)
         if not started:
             raise Busy("%d jobs are already waiting" % self.settings["queue_limit"])
-        return job_id
+        return job_id, True
 
     def _new_record(self, job_id: str, func: Callable[..., Any], now: float, fields: Dict[str, Any]) -> Dict[str, Any]:
         record = {

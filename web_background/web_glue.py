@@ -22,12 +22,13 @@ class _RequestState:
     """A @backgrounder request in progress: what the handler printed, the
     first job it started (which that output begins) and who asked."""
 
-    __slots__ = ("sink", "job", "owner")
+    __slots__ = ("sink", "job", "owner", "new")
 
     def __init__(self, owner: Optional[str]) -> None:
         self.sink = capture.Sink()
         self.job: Optional[Job] = None
         self.owner = owner
+        self.new = True  # False: the job was already running (its key), the handler's output is not its
 
 
 _request = threading.local()
@@ -94,12 +95,12 @@ def background(func: F) -> Callable[..., Job]: ...
 @overload
 def background(func: None = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
                timeout: Optional[float] = None, retries: int = 0, retry_delay: float = 1.0,
-               backoff: float = 2.0) -> Callable[[F], Callable[..., Job]]: ...
+               backoff: float = 2.0, key: Any = None) -> Callable[[F], Callable[..., Job]]: ...
 
 
 def background(func: Optional[F] = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
                timeout: Optional[float] = None, retries: int = 0, retry_delay: float = 1.0,
-               backoff: float = 2.0) -> Any:
+               backoff: float = 2.0, key: Any = None) -> Any:
     """Make ``func`` run as a background job: calling it starts a job and
     returns its ``Job`` at once, inside a request or outside one.
 
@@ -110,7 +111,9 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
     ``timeout``: seconds after which it is stopped and ends ``failed``;
     ``retries``: an attempt that raises (or times out) runs again, as the same
     job, after ``retry_delay * backoff ** (k - 1)`` seconds (k: the attempt
-    that failed), up to ``retries`` times.
+    that failed), up to ``retries`` times; ``key``: a string, or a callable of
+    the call's arguments giving one: while a job with the same key is queued or
+    running, calling the function returns that job instead of starting another.
     """
     if executor is None and queue is not None:
         executor = "rq"  # queue= has always meant RQ
@@ -122,9 +125,11 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
     for name, value in (("retry_delay", retry_delay), ("backoff", backoff)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError("%s must be a number >= 0, not %r" % (name, value))
+    if key is not None and not (isinstance(key, str) or callable(key)):
+        raise TypeError("key must be a string or a callable of the call's arguments, not %r" % (key,))
     if func is None:
         return functools.partial(background, executor=executor, queue=queue, timeout=timeout, retries=retries,
-                                 retry_delay=retry_delay, backoff=backoff)
+                                 retry_delay=retry_delay, backoff=backoff, key=key)
     executors.register_job_module(getattr(func, "__module__", None))
 
     @functools.wraps(func)
@@ -133,12 +138,16 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
         first = state if state is not None and state.job is None else None
         jobs_runner = _runner()
         ctx = _plain_ctx() if jobs_runner.executor(executor).plain_context else _snapshot_ctx()
-        job = Job(jobs_runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx,
-                                    executor=executor, queue=queue, timeout=timeout, retries=retries,
-                                    retry_delay=retry_delay, backoff=backoff,
-                                    owner=state.owner if state is not None else None), jobs_runner)
+        job_key = key(*args, **kwargs) if callable(key) else key
+        if job_key is not None and not isinstance(job_key, str):
+            raise TypeError("the key of a job must be a string, not %r" % (job_key,))
+        job_id, new = jobs_runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx,
+                                        executor=executor, queue=queue, timeout=timeout, retries=retries,
+                                        retry_delay=retry_delay, backoff=backoff, key=job_key,
+                                        owner=state.owner if state is not None else None)
+        job = Job(job_id, jobs_runner)
         if first is not None:
-            first.job = job
+            first.job, first.new = job, new
         return job
 
     return start
@@ -204,9 +213,9 @@ class _Handler:
         finally:
             _request.state = None
             capture.unroute()
-            if state.job is not None:
+            if state.job is not None and state.new:
                 _runner().flush_sink(state.job.id, state.sink)
-            else:  # no job: the prints go where they would have gone
+            else:  # no job of its own: the prints go where they would have gone
                 print(state.sink.drain(), end="")
         if state.job is not None:
             raise web.seeother(web.changequery(_t=state.job.id))

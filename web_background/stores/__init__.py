@@ -80,6 +80,12 @@ class Store:
         """``(text from offset, end, cut)``; text starts at max(offset, cut)."""
         raise NotImplementedError
 
+    def claim(self, key: str, job_id: str) -> Optional[str]:
+        """Make the (created) job ``job_id`` the holder of ``key``, atomically
+        across processes, unless a queued or running job holds it: then that
+        job's id (and the caller drops its own)."""
+        raise NotImplementedError
+
     def ids(self) -> List[str]:
         """Ids of all retained jobs."""
         raise NotImplementedError

@@ -31,6 +31,7 @@ class MemoryStore(Store):
         self.max_output = max_output
         self._jobs: Dict[str, _Entry] = {}
         self._finished: "OrderedDict[str, float]" = OrderedDict()  # in finishing order
+        self._keys: Dict[str, str] = {}  # key -> the job that holds it (see claim)
         self._lock = threading.Lock()
 
     def _create(self, record: Dict[str, Any]) -> None:
@@ -94,12 +95,26 @@ class MemoryStore(Store):
             text = "".join([head] + entry.chunks[i + 1:])
             return text, entry.end, entry.cut
 
+    def claim(self, key: str, job_id: str) -> Optional[str]:
+        with self._lock:
+            holder = self._jobs.get(self._keys.get(key, ""))
+            if holder is not None and holder.record["status"] not in FINISHED and holder.record["id"] != job_id:
+                return holder.record["id"]
+            self._keys[key] = job_id
+            return None
+
+    def _forget(self, job_id: str) -> None:
+        entry = self._jobs.pop(job_id, None)
+        key = entry.record.get("key") if entry is not None else None
+        if key is not None and self._keys.get(key) == job_id:
+            del self._keys[key]
+
     def ids(self) -> List[str]:
         return list(self._jobs)
 
     def delete(self, job_id: str) -> None:
         with self._lock:
-            self._jobs.pop(job_id, None)
+            self._forget(job_id)
             self._finished.pop(job_id, None)
 
     def expire(self, ttl: float, max_jobs: int, now: Optional[float] = None) -> int:
@@ -111,5 +126,6 @@ class MemoryStore(Store):
                 if finished + ttl > now and len(self._jobs) <= max_jobs:
                     break
                 del self._finished[job_id]
-                dropped += self._jobs.pop(job_id, None) is not None
+                dropped += job_id in self._jobs
+                self._forget(job_id)
         return dropped

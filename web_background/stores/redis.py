@@ -60,6 +60,16 @@ local i = tonumber(hit[1]) - tonumber(first[1])
 return {h[1], string.format('%d', cut), hit[2], redis.call('LRANGE', KEYS[2], i, -1)}
 """
 
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  local status = redis.call('HGET', 'wb:{' .. holder .. '}', 'status')
+  if status == '"queued"' or status == '"running"' then return holder end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return false
+"""
+
 _NUMERIC = ("end", "cut", "n")
 
 
@@ -79,8 +89,12 @@ class RedisStore(Store):
         # redis-py's pool is fork-safe: a child opens its own connections
         self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                            health_check_interval=30)
-        self._append_script = self.client.register_script(_APPEND)
-        self._read_script = self.client.register_script(_READ)
+        self._scripts(self.client)
+
+    def _scripts(self, client: Any) -> None:
+        self._append_script = client.register_script(_APPEND)
+        self._read_script = client.register_script(_READ)
+        self._claim_script = client.register_script(_CLAIM)
 
     def share_connection(self, client: Any) -> bool:
         """Use ``client`` (an RQ work-horse's own, already connected) when it
@@ -96,8 +110,7 @@ class RedisStore(Store):
             return False
         if same:
             self.client = client
-            self._append_script = client.register_script(_APPEND)
-            self._read_script = client.register_script(_READ)
+            self._scripts(client)
         return same
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -157,6 +170,10 @@ class RedisStore(Store):
             return "", end, cut
         text = b"".join(chunks).decode("utf-8")
         return text[start - chunk_start:], end, cut
+
+    def claim(self, key: str, job_id: str) -> Optional[str]:
+        holder = self._call(self._claim_script, keys=["wb:key:" + key], args=[job_id])
+        return holder.decode() if holder else None
 
     def ids(self) -> List[str]:
         ids = [i.decode() for i in self._call(self.client.zrange, "wb:ids", 0, -1)]

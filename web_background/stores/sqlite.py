@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished) WHERE finished IS NOT NULL;
+CREATE TABLE IF NOT EXISTS keys (
+    key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS output (
     job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     start INTEGER NOT NULL,
@@ -148,6 +152,15 @@ class SQLiteStore(Store):
         first_start, first = chunks[0]
         texts = [first[start - first_start:]] + [t for _, t in chunks[1:]]
         return "".join(texts), end, cut
+
+    def claim(self, key: str, job_id: str) -> Optional[str]:
+        with self._tx() as c:
+            row = c.execute("SELECT j.id, j.status FROM keys k JOIN jobs j ON j.id = k.job_id WHERE k.key = ?",
+                            (key,)).fetchone()
+            if row is not None and row[1] not in FINISHED and row[0] != job_id:
+                return str(row[0])
+            c.execute("INSERT OR REPLACE INTO keys (key, job_id) VALUES (?, ?)", (key, job_id))
+            return None
 
     def ids(self) -> List[str]:
         return [r[0] for r in self._query("SELECT id FROM jobs ORDER BY created")]
