@@ -43,6 +43,17 @@ def keyed(name, gate_file):
     return os.getpid()
 
 
+@background
+def fails_once(marker):
+    """Fails when the file ``marker`` is missing (and makes it): a retry then succeeds."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        print("failing")
+        raise ConnectionError("passing network error")
+    print("succeeded")
+    return "ok"
+
+
 def main(argv):
     url, command = argv[0], argv[1]
     configure(store=url, workers=8)
@@ -50,6 +61,8 @@ def main(argv):
         jobs = [numbered("%d-%d" % (os.getpid(), n), int(argv[3])) for n in range(int(argv[2]))]
     elif command == "endless":
         jobs = [endless()]
+    elif command == "fails_once":  # fails_once MARKER
+        jobs = [fails_once(argv[2])]
     elif command == "keyed":  # keyed NAME GATE_FILE START_AT: start at the same moment as another process
         time.sleep(max(0.0, float(argv[4]) - time.time()))
         jobs = [keyed(argv[2], argv[3])]
@@ -63,3 +76,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+

@@ -190,3 +190,21 @@ def test_cli_gives_a_clear_error_for_a_missing_or_corrupt_database(tmp_path):
     assert corrupt.returncode != 0 and "not a database" in corrupt.stderr and "Traceback" not in corrupt.stderr
     unknown = cli("--store", "sqlite:///%s" % (tmp_path / "jobs.db"), "show", "nope")
     assert unknown.returncode == 1 and "no such job" in unknown.stderr
+
+
+def test_cli_retries_an_ended_job_as_a_new_one_and_filters_the_list(db_url, tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "procjobs.py"), db_url, "fails_once",
+                           str(tmp_path / "marker")], capture_output=True, text=True, timeout=60)
+    failed_id, status = json.loads(done.stdout.splitlines()[-1])[0]
+    assert status == "failed"
+    retried = cli("--store", db_url, "retry", failed_id, "--timeout", "30", env={"PYTHONPATH": ROOT + "/tests"})
+    assert retried.returncode == 0, retried.stderr
+    new_id = retried.stdout.splitlines()[0]
+    assert new_id != failed_id and "succeeded" in retried.stdout and "[job done]" in retried.stderr
+    only_failed = cli("--store", db_url, "list", "--status", "failed")
+    assert failed_id in only_failed.stdout and new_id not in only_failed.stdout
+    by_name = cli("--store", db_url, "list", "--name", "fails_once")
+    assert failed_id in by_name.stdout and new_id in by_name.stdout
+    assert new_id not in cli("--store", db_url, "list", "--name", "endless").stdout
+    running = cli("--store", db_url, "retry", "no-such-job")
+    assert running.returncode == 1 and "no such job" in running.stderr

@@ -1,6 +1,7 @@
 """The operator's view: ``python -m web_background --store URL COMMAND``.
 
-list, show ID, tail ID (follow a running job until it ends), cancel ID, purge.
+list [--status S] [--name N], show ID, tail ID (follow a running job until it
+ends), cancel ID, retry ID (the same call as a new job), purge.
 """
 
 import argparse
@@ -10,9 +11,9 @@ import sys
 import time
 from typing import List, Optional
 
-from .jobs import _runner, configure
+from .jobs import _runner, configure, retry
 from .runner import FLUSH_INTERVAL
-from .stores import FINISHED, StoreError
+from .stores import FINISHED, JobStatus, StoreError
 
 
 def _when(t: Optional[float]) -> str:
@@ -31,12 +32,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--store", default=os.environ.get("WEB_BACKGROUND_STORE"),
                         help="store URL, e.g. sqlite:////var/lib/app/jobs.db (default: $WEB_BACKGROUND_STORE)")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list retained jobs")
+    listing = commands.add_parser("list", help="list retained jobs")
+    listing.add_argument("--status", choices=[s.value for s in JobStatus], help="only jobs in this status")
+    listing.add_argument("--name", help="only jobs whose function name contains NAME")
     for name, text in (("show", "a job's record and output"), ("tail", "follow a job's output until it ends"),
-                       ("cancel", "ask a job to stop")):
+                       ("cancel", "ask a job to stop"),
+                       ("retry", "start a new job with an ended job's function and arguments")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("id")
     commands.choices["tail"].add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
+    commands.choices["retry"].add_argument("--timeout", type=float, default=None,
+                                           help="give up following it after SECONDS")
     commands.add_parser("purge", help="drop every finished job now")
     args = parser.parse_args(argv)
     if not args.store:
@@ -59,9 +65,12 @@ def _list(args: argparse.Namespace) -> int:
     print("%-24s %-11s %-19s %-30s %s" % ("ID", "STATUS", "CREATED", "NAME", "PROGRESS"))
     for job_id in runner.store.ids():
         r = runner.record(job_id)
-        if r is not None:
-            print("%-24s %-11s %-19s %-30s %s" % (job_id, r["status"], _when(r["created"]),
-                                                 (r.get("name") or "")[:30], _progress(r.get("progress"))))
+        if r is None or (args.status and r["status"] != args.status):
+            continue
+        if args.name and args.name not in (r.get("name") or ""):
+            continue
+        print("%-24s %-11s %-19s %-30s %s" % (job_id, r["status"], _when(r["created"]),
+                                             (r.get("name") or "")[:30], _progress(r.get("progress"))))
     return 0
 
 
@@ -87,6 +96,23 @@ def _show(args: argparse.Namespace) -> int:
     text, _, cut = _runner().store.read(args.id, 0) or ("", 0, 0)
     print("output (%d characters%s):" % (r["end"], ", %d cut" % cut if cut else ""))
     sys.stdout.write(text)
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    """A job of RQ is enqueued for the workers; a job of this process's executor
+    (threads, processes) runs here, and is followed to its end like ``tail``."""
+    try:
+        job = retry(args.id)
+    except LookupError:
+        print("error: no such job: %s" % args.id, file=sys.stderr)
+        return 1
+    print("retried %s as %s" % (args.id, job.id), file=sys.stderr)
+    print(job.id, flush=True)
+    record = _runner().record(job.id)
+    if record is not None and _runner().executor(record.get("executor")).local:
+        args.id = job.id
+        return _tail(args)
     return 0
 
 
@@ -127,4 +153,4 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"list": _list, "show": _show, "tail": _tail, "cancel": _cancel, "purge": _purge}
+_COMMANDS = {"list": _list, "show": _show, "tail": _tail, "cancel": _cancel, "retry": _retry, "purge": _purge}

@@ -2,7 +2,11 @@
 and the settings that bound them (``configure``).  Running them is the
 runner's business (``runner.py``); nothing here knows about HTTP."""
 
+import base64
+import importlib
 import os
+import pickle
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any, Dict, Iterator, Optional
@@ -10,7 +14,7 @@ from typing import Any, Dict, Iterator, Optional
 from . import executors
 from .runner import Busy, _Runner  # noqa: F401  (Busy: a public name, from here)
 from .running import report_progress
-from .stores import JobStatus
+from .stores import FINISHED, JobStatus
 
 DEFAULTS: Dict[str, Any] = {
     "store": "memory://",
@@ -213,6 +217,50 @@ def configure(
         old, _state["runner"], _state["settings"] = _state["runner"], runner, new
     if old is not None:
         old.close()
+
+
+_SAVED_CALL_LIMIT = 65536  # bytes of pickled arguments kept with a job so that it can be retried
+
+
+def saved_call(func: Any, args: Any, kwargs: Any) -> Optional[str]:
+    """The call as the record keeps it, so that an operator can make it again
+    (``retry``): the function by name and its pickled arguments; None when the
+    function cannot be found by name or the arguments do not pickle (or are big)."""
+    try:
+        ref = executors.function_ref(func, allow_main=True)
+        main = sys.modules.get("__main__")
+        main_file = getattr(main, "__file__", None) if ref.startswith("__main__:") else None
+        data = pickle.dumps((ref, args, kwargs, main_file and os.path.abspath(main_file)))
+    except Exception:
+        return None
+    return base64.b64encode(data).decode("ascii") if len(data) <= _SAVED_CALL_LIMIT else None
+
+
+def retry(job_id: str) -> Job:
+    """Start a new job with the same function and arguments as an ended one.
+
+    Raises ``LookupError`` for a job no longer retained, ``ValueError`` for one
+    still queued or running or whose call cannot be made again.
+    """
+    runner = _runner()
+    record = runner.record(job_id)
+    if record is None:
+        raise LookupError("job %s is no longer retained" % job_id)
+    if record["status"] not in FINISHED:
+        raise ValueError("job %s has not ended: it is %s" % (job_id, record["status"]))
+    if not record.get("call"):
+        raise ValueError("job %s cannot be retried: its function or its arguments were not kept" % job_id)
+    try:
+        ref, args, kwargs, main_file = pickle.loads(base64.b64decode(record["call"]))
+        module, qualname = ref.split(":", 1)
+        start: Any = importlib.import_module(module)
+        if module == "__main__" and not hasattr(start, qualname.split(".")[0]) and main_file:
+            start = executors.import_main(main_file)  # retried from another process: the app's script
+        for part in qualname.split("."):
+            start = getattr(start, part)  # the @background function itself: its options come along
+    except Exception as e:
+        raise ValueError("job %s cannot be retried: %s" % (job_id, e)) from None
+    return start(*args, **kwargs)
 
 
 def check_executor(name: Any) -> str:

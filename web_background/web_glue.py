@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode
 
 import web
 
-from . import capture, executors, responses, runner
+from . import capture, executors, jobs, responses, runner
 from .jobs import Busy, Job, _runner, check_executor, check_timeout, threaddb
 from .stores import StoreError
 
@@ -144,7 +144,8 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
         job_id, new = jobs_runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx,
                                         executor=executor, queue=queue, timeout=timeout, retries=retries,
                                         retry_delay=retry_delay, backoff=backoff, key=job_key,
-                                        owner=state.owner if state is not None else None)
+                                        owner=state.owner if state is not None else None,
+                                        call=jobs.saved_call(func, args, kwargs))
         job = Job(job_id, jobs_runner)
         if first is not None:
             first.job, first.new = job, new

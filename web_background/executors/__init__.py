@@ -7,7 +7,10 @@ implement it in a module of their own, loaded by name when first used.
 
 import importlib
 import pickle
+import runpy
 import signal
+import sys
+import types
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple, Type
 
 from ..capture import Cancelled, TimedOut
@@ -94,6 +97,19 @@ def function_ref(func: Callable[..., Any], allow_main: bool = False) -> str:
     if getattr(found, "__wrapped__", found) is not func:
         raise TypeError("%s:%s is not the @background function %r" % (module, qualname, func))
     return "%s:%s" % (module, qualname)
+
+
+def import_main(main_file: Optional[str] = None, main_module: Optional[str] = None) -> Any:
+    """Run an app's main script (or ``-m`` module) as ``__mp_main__``, so that its
+    ``if __name__ == "__main__":`` block does not run, and make it ``__main__``:
+    its @background functions can then be found by name in another process."""
+    main = types.ModuleType("__mp_main__")
+    if main_module:
+        main.__dict__.update(runpy.run_module(main_module, run_name="__mp_main__", alter_sys=True))
+    elif main_file:
+        main.__dict__.update(runpy.run_path(main_file, run_name="__mp_main__"))
+    sys.modules["__main__"] = sys.modules["__mp_main__"] = main
+    return main
 
 
 def resolve(ref: str) -> Any:

@@ -16,14 +16,14 @@ goes away, the server kills its children and exits.
 import json
 import os
 import pickle
-import runpy
 import selectors
 import signal
 import socket
 import sys
 import traceback
-import types
 from typing import Any, Dict, List, Optional, Tuple
+
+from . import import_main
 
 FRAME = 4  # bytes of the big-endian length before each pickled message on a control socket
 
@@ -40,14 +40,8 @@ def _preload(spec: Dict[str, Any]) -> None:
     sys.path[:] = spec["path"]
     sys.argv[:] = spec["argv"]  # as the app saw it (some read it at import)
     try:
-        if spec.get("main_module"):
-            main = types.ModuleType("__mp_main__")
-            main.__dict__.update(runpy.run_module(spec["main_module"], run_name="__mp_main__", alter_sys=True))
-            sys.modules["__main__"] = sys.modules["__mp_main__"] = main
-        elif spec.get("main_file"):
-            main = types.ModuleType("__mp_main__")
-            main.__dict__.update(runpy.run_path(spec["main_file"], run_name="__mp_main__"))
-            sys.modules["__main__"] = sys.modules["__mp_main__"] = main
+        if spec.get("main_module") or spec.get("main_file"):
+            import_main(spec.get("main_file"), spec.get("main_module"))
     except BaseException:
         sys.stderr.write("web_background fork server: could not import the app's main module:\n"
                          + traceback.format_exc())
