@@ -15,6 +15,21 @@ The model (``static/job.js`` implements the same one for the live view):
   colours and truecolour (as the nearest of colours 16-255), foreground and
   background, bold, italic and underline. Every other escape sequence (cursor
   moves, erase, OSC titles and OSC 8 links, DCS, ...) is dropped.
+- Escape sequences, exactly: ESC ``[``, then characters 0x20-0x3F, then a
+  final 0x40-0x7E (an SGR when the final is ``m`` and the rest only digits,
+  ``;`` and ``:``); ESC ``]``, ``P``, ``X``, ``^`` or ``_`` and a string
+  ended by BEL or ESC ``\\`` (or cut short by a newline, or an ESC that
+  starts another sequence); ESC, characters 0x20-0x2F, a final 0x30-0x7E.
+  A character that fits none of these ends the sequence (dropped) and is then
+  read as usual: a newline, an ESC starting the next sequence, a letter.
+- SGR parameters, exactly: empty is 0; 0 resets; 1, 3, 4 set bold, italic,
+  underline, 22, 23, 24 clear them; 30-37 and 90-97 (40-47, 100-107) are
+  colours 0-15 of the foreground (background), 39 (49) its default;
+  38 (48) then ``5;N`` is colour N, then ``2;R;G;B`` truecolour, then anything
+  else takes that one value; 58 (underline colour) is read the same way and
+  ignored; ``38:5:N``, ``38:2:[id]:R:G:B`` and ``4:N`` (N 0: no underline) as
+  well; a value out of range (or of more than 8 digits) sets nothing; every
+  other code is ignored.
 - A style is a set of CSS classes (``a-fg-N``, ``a-bg-N``, ``a-b``, ``a-i``,
   ``a-u``), never a ``style`` attribute; text is always escaped, so nothing
   in the output becomes markup or a link.
