@@ -150,7 +150,7 @@ def test_html_page_shows_output_as_text_not_markup():
     assert job.wait(10)
     page = app.request("/?_t=%s" % job.id).data.decode()
     assert "<script>alert" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;/pre&gt;&quot;&#x27;&amp;red" in page
+    assert '&lt;script&gt;alert(1)&lt;/script&gt;&lt;/pre&gt;&quot;&#x27;&amp;<span class="a-fg-1">red</span>' in page
     assert "link" in page and "\x1b" not in page and "http://x" not in page
 
 
