@@ -107,3 +107,26 @@ def test_a_process_job_is_retried_in_a_new_process(tmp_path):
     assert j.wait(20)
     assert j.status == "done" and j.result == 3 and j.attempt == 3
     assert j.output == "attempt 1\n--- attempt 2 of 3 ---\nattempt 2\n--- attempt 3 of 3 ---\nattempt 3\n"
+
+
+def test_the_json_view_says_which_attempt_of_how_many():
+    import json
+
+    import web
+
+    from web_background import backgrounder
+
+    job, calls = flaky(1, retries=2, retry_delay=0.01)
+
+    class page:
+        @backgrounder
+        def GET(self):
+            job()
+
+    app = web.application(("/", "page"), {"page": page})
+    location = app.request("/").headers["Location"].split("/", 3)[-1]
+    job_id = location.rsplit("_t=", 1)[1]
+    from web_background import threaddb
+    assert threaddb[job_id].wait(10)
+    state = json.loads(app.request("/" + location + "&_format=json").data)
+    assert state["status"] == "done" and state["attempt"] == 2 and state["attempts"] == 3

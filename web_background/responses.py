@@ -152,6 +152,7 @@ def _state(record: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "id": record["id"], "status": record["status"], "progress": record.get("progress"),
         "cancel_requested": _cancelling(record),
+        "attempt": record.get("attempt") or 1, "attempts": record.get("attempts") or 1,
         "error": record.get("error") if web.config.get("debug") else None,
         "created": record.get("created"), "started": record.get("started"), "finished": record.get("finished"),
     }
