@@ -199,11 +199,20 @@ def install() -> None:
             setattr(sys, name, _proxies[name])
     if threading.Thread.start is not _start_in_job:
         threading.Thread.start = _start_in_job  # type: ignore[method-assign]
-    for hook in _on_install:
-        hook()
+    if _first_job:
+        with _lock:
+            while _first_job:  # other job starts wait here until every hook has run
+                _first_job[0]()
+                _first_job.pop(0)
 
 
-_on_install: List[Callable[[], None]] = []  # what else a job start puts in place (log records, tqdm)
+_first_job: List[Callable[[], None]] = []  # what else the first job start puts in place (log records, tqdm)
+
+
+def on_first_job(hook: Callable[[], None]) -> Callable[[], None]:
+    """Run ``hook`` once, at the first job start (a decorator)."""
+    _first_job.append(hook)
+    return hook
 
 
 def real_stderr() -> Any:

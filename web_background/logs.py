@@ -10,50 +10,38 @@ meant it to), not a second time into the job.
 """
 
 import logging
-import threading
 from typing import Any
 
 from . import capture
 
 _FORMAT = logging.Formatter("%(levelname)s:%(name)s:%(message)s")
-_lock = threading.Lock()
-_installed = False
 
 
+@capture.on_first_job
 def install() -> None:
-    """Chain our record factory and handler call once (a job start calls it)."""
-    global _installed
-    if _installed:
-        return
-    with _lock:
-        if _installed:
-            return
-        previous = logging.getLogRecordFactory()
+    """Chain our record factory and our call of the handlers."""
+    previous = logging.getLogRecordFactory()
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            write = capture.log_writer()
-            if write is not None and record.name != "web_background":  # not ours about the job
-                try:
-                    write(_FORMAT.format(record) + "\n")
-                except Exception:  # a bad format string must not break the job
-                    write("(unformattable log record %r)\n" % (record.msg,))
-            return record
-
-        logging.setLogRecordFactory(factory)
-        call_handlers = logging.Logger.callHandlers
-
-        def call_handlers_outside_the_job(self: logging.Logger, record: logging.LogRecord) -> None:
-            if capture.log_writer() is None:
-                return call_handlers(self, record)
-            routed = capture.suspend()
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        write = capture.log_writer()
+        if write is not None and record.name != "web_background":  # not ours about the job
             try:
-                return call_handlers(self, record)
-            finally:
-                capture.resume(routed)
+                write(_FORMAT.format(record) + "\n")
+            except Exception:  # a bad format string must not break the job
+                write("(unformattable log record %r)\n" % (record.msg,))
+        return record
 
-        logging.Logger.callHandlers = call_handlers_outside_the_job  # type: ignore[method-assign]
-        _installed = True
+    logging.setLogRecordFactory(factory)
+    call_handlers = logging.Logger.callHandlers
 
+    def call_handlers_outside_the_job(self: logging.Logger, record: logging.LogRecord) -> None:
+        if capture.log_writer() is None:
+            return call_handlers(self, record)
+        routed = capture.suspend()
+        try:
+            return call_handlers(self, record)
+        finally:
+            capture.resume(routed)
 
-capture._on_install.append(install)
+    logging.Logger.callHandlers = call_handlers_outside_the_job  # type: ignore[method-assign]

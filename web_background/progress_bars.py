@@ -4,37 +4,26 @@ job's code; with several bars, the outermost.  tqdm is never a dependency:
 without it this does nothing."""
 
 import importlib.util
-import threading
 from typing import Any
 
 from . import capture, running
 
-_lock = threading.Lock()
-_installed = False
-
-
+@capture.on_first_job
 def install() -> None:
-    """Follow every tqdm bar's redraws (once; a job start calls it)."""
-    global _installed
-    if _installed:
+    """Follow every tqdm bar's redraws (a job process calls it too)."""
+    if importlib.util.find_spec("tqdm") is None:
         return
-    with _lock:
-        if _installed:
-            return
-        _installed = True
-        if importlib.util.find_spec("tqdm") is None:
-            return
-        import tqdm.std
+    import tqdm.std
 
-        display = tqdm.std.tqdm.display
+    display = tqdm.std.tqdm.display
 
-        def display_and_report(self: Any, *args: Any, **kwargs: Any) -> Any:
-            shown = display(self, *args, **kwargs)
-            if running.in_job():
-                _report(self)
-            return shown
+    def display_and_report(self: Any, *args: Any, **kwargs: Any) -> Any:
+        shown = display(self, *args, **kwargs)
+        if running.in_job():
+            _report(self)
+        return shown
 
-        tqdm.std.tqdm.display = display_and_report
+    tqdm.std.tqdm.display = display_and_report
 
 
 def _report(bar: Any) -> None:
@@ -50,6 +39,3 @@ def _report(bar: Any) -> None:
     done = bar.n if isinstance(bar.n, (int, float)) and bar.n >= 0 else 0
     message = bar.desc.rstrip(": ") if isinstance(bar.desc, str) else None
     running.report_progress(done, total, message or None)
-
-
-capture._on_install.append(install)
