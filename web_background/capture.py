@@ -222,11 +222,12 @@ def real_stderr() -> Any:
 
 
 def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable: bool = True,
-          inherited: bool = False) -> None:
+          inherited: bool = False, job: Any = None) -> None:
     """Send everything the calling thread writes into ``sink``, text and bytes;
     its flush() calls ``on_flush``.  ``cancellable``: ``sink.cancel()`` makes
     its writes raise.  ``inherited``: a thread the job started, which writes
-    where it would have without the job once the job has ended."""
+    where it would have without the job once the job has ended.  ``job``: what
+    ``current_job()`` answers in the thread (and the threads it starts)."""
     install()
     shared = None if inherited else sink.writer(cancellable)
     for proxy in _proxies.values():
@@ -238,6 +239,7 @@ def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable
             proxy.flush = on_flush  # type: ignore[method-assign]
     _here.log = sink.writer(cancellable=False, after_end=len if inherited else None)  # never raises Cancelled
     _here.sink = sink
+    _here.job = job
 
 
 def _no_flush() -> None:
@@ -264,6 +266,11 @@ def resume(routed: List[Dict[str, Any]]) -> None:
         proxy.__dict__.update(attributes)
 
 
+def current_job() -> Any:
+    """The job the calling thread runs (or was started by), or None."""
+    return getattr(_here, "job", None)
+
+
 def current_sink() -> Optional[Sink]:
     """The sink of the calling thread, or None when it is not captured."""
     return getattr(_here, "sink", None)
@@ -285,20 +292,16 @@ def _start_in_job(self: threading.Thread) -> None:
     the threads those start) writes to the job and reports its progress."""
     sink = current_sink()
     if sink is not None and not getattr(self, "_wb_in_job", False):
-        from . import running
-
         self._wb_in_job = True  # type: ignore[attr-defined]
-        job, run = running._current(), self.run
+        job, run = current_job(), self.run
 
         def run_in_job() -> None:
-            route(sink, inherited=True)
-            running._enter(job)
+            route(sink, inherited=True, job=job)
             try:
                 run()
             except Cancelled:  # the job was stopped: so is this thread, quietly
                 pass
             finally:
-                running._leave()
                 unroute()
 
         self.run = run_in_job  # type: ignore[method-assign]

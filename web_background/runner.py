@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Type
 from . import capture, executors
 from .capture import Cancelled, Sink, TimedOut
 from .executors import Executor
-from .running import _enter, _leave, _process_name, _Running, outcome, timed_out_error
+from .running import _process_name, _Running, outcome, timed_out_error
 from .stores import FINISHED, JobStatus, Store, open_store
 
 log = logging.getLogger("web_background")
@@ -184,8 +184,7 @@ class _Runner:
         if not self.begin(running):
             return
         # the job's own thread is stopped by its executor; its finally: blocks may still print
-        capture.route(running.sink, on_flush=lambda: self.flush(running), cancellable=False)
-        _enter(running)
+        capture.route(running.sink, on_flush=lambda: self.flush(running), cancellable=False, job=running)
         result = None
         try:
             try:
@@ -200,7 +199,6 @@ class _Runner:
         except BaseException as e:
             status, error = outcome(e, running.timeout)
         finally:
-            _leave()
             capture.unroute()
         if error is not None:
             log.error("job %s (%s) failed:\n%s", running.id, getattr(func, "__qualname__", func), error)

@@ -8,6 +8,7 @@ import threading
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Type
 
+from . import capture
 from .capture import Cancelled, Sink, TimedOut, raise_cancelled
 from .stores import JobStatus
 
@@ -79,21 +80,13 @@ class _Running:
         self.progress = {"done": done, "total": total, "message": message}
 
 
-_local = threading.local()
-# In a job's own process (see executors/processes.py): where progress() reports to.
+# In a job's own process (see executors/_child.py): where progress() reports to.
 _process_job: Dict[str, Callable[[float, Optional[float], Optional[str]], None]] = {}
 
 
 def _current() -> Optional[_Running]:
-    return getattr(_local, "job", None)
-
-
-def _enter(running: Optional[_Running]) -> None:
-    _local.job = running
-
-
-def _leave() -> None:
-    _local.job = None
+    """The job the calling thread runs, or a thread it started runs (see ``capture.route``)."""
+    return capture.current_job()
 
 
 def in_job() -> bool:

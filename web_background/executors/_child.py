@@ -26,7 +26,14 @@ from typing import Any, Callable, Optional
 
 from .. import progress_bars, runner, running
 from . import raise_on_stop_signals, resolve
-from ._forkserver import FRAME, frame
+
+FRAME = 4  # bytes of the big-endian length before each pickled message on a control socket
+
+
+def frame(message: Any) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(FRAME, "big") + data
+
 
 FLUSH = 0.01  # seconds Python-level output may wait in the job's buffer
 LINE_BUFFERED = 0.05  # seconds from the start during which every line goes out at once (the first line, mostly)

@@ -24,14 +24,7 @@ import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import import_main
-
-FRAME = 4  # bytes of the big-endian length before each pickled message on a control socket
-
-
-def frame(message: Any) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return len(data).to_bytes(FRAME, "big") + data
-
+from ._child import frame
 
 def _preload(spec: Dict[str, Any]) -> None:
     """Import what the web process had: its ``__main__`` (when it defines jobs;

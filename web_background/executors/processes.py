@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tu
 from ..capture import Cancelled
 from ..stores import JobStatus
 from . import STOP_SIGNALS, Executor, _job_modules, check_pickles, function_ref
-from ._forkserver import FRAME, frame
+from ._child import FRAME, frame
 
 if TYPE_CHECKING:
     from ..runner import _Running
