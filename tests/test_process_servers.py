@@ -287,7 +287,7 @@ def test_cancel_post_ends_a_sleeping_job_cancelled_at_once_and_its_finally_block
     assert response.status == 200, body
     assert int(response.getheader("X-Served-By")) == canceller
     assert json.loads(body) == {"id": location.rsplit("_t=", 1)[1], "cancelled": True}
-    wait_for(lambda: poll(server, location)["status"] != "running", timeout=10)
+    wait_for(lambda: poll(server, location)["status"] not in ("queued", "running"), timeout=10)
     ended = time.monotonic() - asked
     reply = poll(server, location, pid=runner)
     assert reply["status"] == "cancelled" and reply["cancel_requested"] is False
@@ -299,7 +299,7 @@ def test_cancel_post_ends_a_sleeping_job_cancelled_at_once_and_its_finally_block
 
 def test_a_job_process_exiting_with_code_3_fails_with_that_error_and_its_output_and_the_server_serves_on(server):
     location, runner = start(server, "/crash")
-    wait_for(lambda: poll(server, location)["status"] != "running", timeout=10)
+    wait_for(lambda: poll(server, location)["status"] not in ("queued", "running"), timeout=10)
     reply = poll(server, location, pid=runner)
     assert reply["status"] == "failed"
     assert reply["error"] == "the job's process exited with code 3"
@@ -332,7 +332,7 @@ def test_a_job_process_killed_by_sigkill_fails_naming_the_signal_and_keeps_its_o
     wait_for(lambda: "sleeping in pid" in poll(server, location)["output"], timeout=10)
     pid = job_pid(poll(server, location)["output"])
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: poll(server, location)["status"] != "running", timeout=10)
+    wait_for(lambda: poll(server, location)["status"] not in ("queued", "running"), timeout=10)
     reply = poll(server, location, pid=server.other(runner))
     assert reply["status"] == "failed"
     assert reply["error"] == "the job's process was killed by SIGKILL"

@@ -1,7 +1,6 @@
 """Cancel that always stops a job, and timeouts: thread and process jobs
 (RQ's are in test_rq.py), with real threads, processes and signals."""
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -19,11 +18,12 @@ from servers import ROOT
 
 
 def _pid_alive(pid):
+    """Whether process ``pid`` runs (a zombie that nobody reaped yet has ended)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
 
 
 # -- process jobs ----------------------------------------------------------------

@@ -81,6 +81,18 @@ def _spare(closing: List[int]) -> Tuple[int, socket.socket]:
         os._exit(code)
 
 
+def _adopt_orphans() -> None:
+    """Become the parent of what jobs leave behind (Linux: a child subreaper), so
+    that it is reaped here rather than left a zombie where nothing reaps (a
+    container whose first process is not an init)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
 def _stop(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
@@ -95,6 +107,7 @@ def serve(server: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the selector through the wakeup fd
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C in the server's terminal is for the server
     signal.signal(signal.SIGTERM, _stop)
+    _adopt_orphans()
     children: Dict[int, int] = {}  # pid -> the job's control socket (for its exit code)
     spare: Optional[Tuple[int, socket.socket]] = _spare([server.fileno(), *wake])
     selector = selectors.DefaultSelector()

@@ -152,6 +152,7 @@ class ProcessExecutor(Executor):
         self._lock = threading.Lock()
         self._waiting: Deque[Tuple["_Running", bytes]] = collections.deque()
         self._procs: Dict[str, _Proc] = {}
+        self._launching = 0  # taken off the queue, not yet in _procs: they hold a slot too
         self._pid = 0
         self._closed = False
         self._selector: Optional[selectors.BaseSelector] = None
@@ -166,11 +167,15 @@ class ProcessExecutor(Executor):
             if self._closed:
                 raise RuntimeError("this executor was closed")
             self._ensure_thread()
-            if len(self._waiting) - (self.workers - len(self._procs)) >= self.queue_limit:
+            if len(self._waiting) - (self.workers - self._busy()) >= self.queue_limit:
                 return False
             self._waiting.append((running, call))
         self._poke()
         return True
+
+    def _busy(self) -> int:
+        """Slots taken (under ``_lock``): job processes, and jobs on their way to being one."""
+        return len(self._procs) + self._launching
 
     def stop(self, running: "_Running", reason: Type[Cancelled]) -> None:
         self._signal(running, STOP_SIGNALS[reason], group=False)
@@ -202,7 +207,7 @@ class ProcessExecutor(Executor):
         if self._pid == os.getpid():
             return
         self._pid = os.getpid()  # first use, or a forked child: nothing of the parent's carries over
-        self._procs, self._waiting = {}, collections.deque()
+        self._procs, self._waiting, self._launching = {}, collections.deque(), 0
         self._selector = selectors.DefaultSelector()
         self._wake = os.pipe()
         os.set_blocking(self._wake[0], False)
@@ -242,15 +247,19 @@ class ProcessExecutor(Executor):
     def _launch_waiting(self) -> None:
         while True:
             with self._lock:
-                if not self._waiting or len(self._procs) >= self.workers:
+                if not self._waiting or self._busy() >= self.workers:
                     return
                 running, call = self._waiting.popleft()
+                self._launching += 1
             try:
                 if self.runner.begin(running):
                     self._launch(running, call)
             except Exception as e:
                 log.exception("job %s could not be started in a process", running.id)
                 self.runner.finish(running, JobStatus.FAILED, None, "the job's process could not be started: %s" % e)
+            finally:
+                with self._lock:
+                    self._launching -= 1
 
     def _launch(self, running: "_Running", call: bytes) -> None:
         out_r, out_w = os.pipe()
