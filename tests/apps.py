@@ -299,5 +299,20 @@ app = web.application(urls, globals())
 application = app.wsgifunc()
 
 
+def buffering(wsgi):
+    """Hold a whole event stream and send it at its end, as nginx's fastcgi_pass
+    or lighttpd's default buffering does (WB_BUFFER_EVENTS=1)."""
+    def app(environ, start_response):
+        if "_format=events" not in environ.get("QUERY_STRING", ""):
+            return wsgi(environ, start_response)
+        got = []
+        body = b"".join(wsgi(environ, lambda status, headers, exc_info=None: got.append((status, headers))))
+        start_response(*got[0])
+        return [body]
+    return app
+
+
 if __name__ == "__main__":
-    app.run()
+    import os
+
+    app.run(*([buffering] if os.environ.get("WB_BUFFER_EVENTS") else []))

@@ -355,3 +355,21 @@ def test_the_live_view_renders_what_the_server_renders_whatever_the_pieces(serve
         for piece in chunks:
             term.feed(piece)
         assert (lines, hidden) == ([[list(run) for run in line] for line in term.lines()], term.hidden), chunks
+
+
+def test_behind_a_server_that_buffers_the_event_stream_the_page_falls_back_to_polling():
+    with apps_server(free_port(), WB_BUFFER_EVENTS="1") as buffered:
+        driver = chromium()
+        try:
+            driver.get(buffered.url + "/ticker")
+            driver.execute_script("window.__same_page = 42")
+            # the buffered stream would show nothing before its 15 s are up; polls show lines within seconds
+            wait_for(lambda: "tick 80" in text_of(driver, "output"), timeout=10)
+            assert text_of(driver, "status") == "running"
+            lines = text_of(driver, "output").split()
+            numbers = [int(n) for n in lines[1::2]]
+            assert numbers == list(range(len(numbers)))  # every line once, in order
+            assert driver.execute_script("return window.__same_page") == 42  # no reload
+        finally:
+            driver.quit()
+            shutil.rmtree(driver._wb_profile, ignore_errors=True)

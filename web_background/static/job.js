@@ -310,16 +310,46 @@
     return ended;
   }
 
-  var url = new URL(location.href);
-  url.searchParams.set("_format", "events");
-  url.searchParams.set("_offset", page.getAttribute("data-offset"));
-  var source = new EventSource(url.pathname + url.search);
-  source.addEventListener("output", function (e) {
-    term.feed(JSON.parse(e.data).text);
+  // Live updates through Server-Sent Events; behind a proxy or server that
+  // holds the whole response (nginx's fastcgi_pass/uwsgi_pass, lighttpd's
+  // default), no event comes although the stream opened: then poll the JSON
+  // view instead, quietly, from where the output got to.
+  var FALLBACK_MS = 3000, POLL_MS = 1000;
+  var offset = Number(page.getAttribute("data-offset")), heard = false, polling = false;
+  function url(format) {
+    var u = new URL(location.href);
+    u.searchParams.set("_format", format);
+    u.searchParams.set("_offset", String(offset));
+    return u.pathname + u.search;
+  }
+  function output(text, end) {
+    term.feed(text);
+    offset = end;
     render();
+  }
+  var source = new EventSource(url("events"));
+  source.addEventListener("output", function (e) {
+    heard = true;
+    var data = JSON.parse(e.data);
+    output(data.text, data.offset);
   });
-  source.addEventListener("state", function (e) { show(JSON.parse(e.data)); });
-  source.addEventListener("end", function (e) { show(JSON.parse(e.data)); source.close(); });
+  source.addEventListener("state", function (e) { heard = true; show(JSON.parse(e.data)); });
+  source.addEventListener("end", function (e) { heard = true; show(JSON.parse(e.data)); source.close(); });
+  function poll() {
+    fetch(url("json"), {headers: {"Accept": "application/json"}, credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (s) {
+        if (s && s.offset >= offset) { output(s.output, s.offset); }
+        if (!(s && show(s))) { setTimeout(poll, POLL_MS); }
+      }, function () { setTimeout(poll, POLL_MS); });
+  }
+  setTimeout(function () {
+    if (!heard && !polling && ["queued", "running"].indexOf(state.status) >= 0) {
+      polling = true;
+      source.close();
+      poll();
+    }
+  }, FALLBACK_MS);
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     form.querySelector("button").disabled = true;
