@@ -10,6 +10,7 @@ import web
 
 from . import logs, progress_bars  # noqa: F401  (log records and tqdm bars in jobs)
 from .capture import Cancelled, Thread, TimedOut, run_process
+from .dashboard import dashboard
 from .jobs import DEFAULTS, Busy, Job, configure, progress, threaddb
 from .stores import JobStatus, Store, StoreError
 from .web_glue import background, backgrounder
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "background", "backgrounder", "Job", "JobStatus", "progress", "configure", "threaddb",
     "Cancelled", "TimedOut", "Busy", "Store", "StoreError", "Thread", "run_process", "DEFAULTS",
+    "dashboard",
 ]
 
 # Old code says @web.background / @web.backgrounder: keep it running unchanged.

@@ -1,0 +1,473 @@
+"""Every retained job in the browser: a web.py application to mount under a prefix.
+
+    urls = ("/jobs", web_background.dashboard(allow=is_admin), "/", "index")
+
+Paths, relative to the prefix:
+
+- ``GET /`` the list (newest first, ``?status=``, ``?name=``, ``?page=``);
+  ``?_format=json`` (or ``Accept: application/json``) the same as JSON, which
+  the page's script polls every second.
+- ``GET /job?_t=<id>`` the job's own page (every format of ``responses.serve``);
+  ``POST /job?_t=<id>&_action=cancel`` its Cancel button.
+- ``POST /cancel``, ``POST /retry`` (form field ``id``) and ``POST /purge``:
+  ``303`` back to the list (a retry: to the new job's page), or JSON with
+  ``Accept: application/json``.  Only from the same origin; a GET never
+  changes anything.
+"""
+
+import html
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import web
+
+from . import jobs, responses
+from .jobs import Busy, _runner
+from .stores import FINISHED, JobStatus, StoreError
+from .terminal import render
+
+log = logging.getLogger("web_background")
+
+PAGE_SIZE = 50  # jobs a page shows
+TAIL = 2000  # characters read from the end of a job's output for its last line
+LOCAL = ("127.0.0.1", "::1", "::ffff:127.0.0.1")  # who may look without ``allow``
+STATUSES = tuple(s.value for s in JobStatus)
+_PAGE = re.compile(r"[1-9][0-9]{0,8}\Z")
+_MAX_NAME = 200  # characters of a name filter
+_LIST_PARAMS = ("status", "name", "page")
+
+Query = Dict[str, List[str]]
+
+
+def _static(name: str) -> str:
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", name), encoding="utf-8") as f:
+        return f.read()
+
+
+# read once, inlined in every page with its nonce
+_STYLE = _static("dashboard.css")
+_SCRIPT = _static("dashboard.js")
+
+
+def dashboard(allow: Optional[Callable[[], Any]] = None,
+              owner: Optional[Callable[[], Any]] = None) -> web.application:
+    """A web.py application listing retained jobs, live, with Cancel, Retry and
+    Purge; mount it under a prefix: ``urls = ("/jobs", dashboard(...), ...)``.
+
+    ``allow``: a callable deciding per request (truthy: served, else ``403``);
+    without ``allow`` and ``owner`` only requests from 127.0.0.1 or ::1 are
+    served.  ``owner``: a callable giving the requester's identity, as
+    ``@backgrounder(owner=...)`` takes: the dashboard then shows exactly the
+    jobs that owner started and acts on them only (another's job is ``404``).
+    Both given: both apply.
+    """
+    board = _Board(allow, owner)
+    urls = ("/?", _handler(board, get=board.listing),
+            "/job", _handler(board, get=board.job_page, post=board.job_cancel),
+            "/cancel", _handler(board, post=board.cancel),
+            "/retry", _handler(board, post=board.retry),
+            "/purge", _handler(board, post=board.purge),
+            "/.*", _handler(board, get=_unknown, post=_unknown))
+    return web.application(urls, {}, autoreload=False)
+
+
+def _handler(board: "_Board", get: Optional[Callable[[], Any]] = None,
+             post: Optional[Callable[[], Any]] = None) -> type:
+    """A web.py handler class answering GET and POST with these, through the
+    board's guard; a method not given is 405."""
+
+    class handler:
+        def GET(self) -> Any:
+            return board.guard(get or _use_post)
+
+        def POST(self) -> Any:
+            return board.guard(post or _use_get)
+
+    return handler
+
+
+def _use_post() -> Any:
+    raise responses.error("405 Method Not Allowed", "Use POST.", {"Allow": "POST"})
+
+
+def _use_get() -> Any:
+    raise responses.error("405 Method Not Allowed", "Use GET.", {"Allow": "GET"})
+
+
+def _unknown() -> Any:
+    raise responses.error("404 Not Found", "No such page.")
+
+
+def _query() -> Query:
+    return parse_qs(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True)
+
+
+def _one(query: Query, name: str, default: str = "") -> str:
+    return query.get(name, [default])[0]
+
+
+def _bad(message: str) -> web.HTTPError:
+    return responses.error("400 Bad Request", message)
+
+
+def _no_such_job() -> web.HTTPError:
+    return responses.error("404 Not Found", "No such job.")
+
+
+def _wants_json() -> bool:
+    return responses._accepts("application/json") or _one(_query(), "_format") == "json"
+
+
+def _json(value: Any) -> str:
+    responses.safe_headers(**{"Content-Type": "application/json"})
+    return json.dumps(value)
+
+
+def _same_origin() -> bool:
+    """The request comes from a page of this site: its ``Origin`` (or, without
+    one, its ``Referer``'s origin) is this request's own scheme://host[:port]."""
+    env = web.ctx.env
+    own = web.ctx.homedomain.lower()
+    origin = env.get("HTTP_ORIGIN")
+    if origin is not None:
+        return origin.lower() == own
+    referer = env.get("HTTP_REFERER")
+    if not referer:
+        return False
+    try:
+        parts = urlsplit(referer)
+    except ValueError:
+        return False
+    return ("%s://%s" % (parts.scheme, parts.netloc.rsplit("@", 1)[-1])).lower() == own
+
+
+def _duration(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 60:
+        return "%d s" % s
+    if s < 3600:
+        return "%d min %d s" % divmod(s, 60)
+    if s < 86400:
+        return "%d h %d min" % (s // 3600, s % 3600 // 60)
+    return "%d d %d h" % (s // 86400, s % 86400 // 3600)
+
+
+def _progress_text(progress: Optional[Dict[str, Any]]) -> str:
+    if not progress:
+        return ""
+    done = "%g/%g" % (progress["done"], progress["total"]) if progress.get("total") else "%g" % progress["done"]
+    return done + (" " + progress["message"] if progress.get("message") else "")
+
+
+def _last_line(record: Dict[str, Any]) -> str:
+    """The last non-empty line of the job's output (escape sequences dropped)."""
+    got = _runner().store.read(record["id"], max(0, (record.get("end") or 0) - TAIL))
+    if not got:
+        return ""
+    lines = [line for line in render(got[0], 50).text().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+class _Board:
+    """One mounted dashboard: who may see it, and what each of its paths answers."""
+
+    def __init__(self, allow: Optional[Callable[[], Any]], owner: Optional[Callable[[], Any]]) -> None:
+        self.allow, self.owner = allow, owner
+
+    # -- access ------------------------------------------------------------------------
+
+    def guard(self, handler: Callable[[], Any]) -> Any:
+        """Answer with ``handler`` if this request is allowed, else 403; a store
+        that is down is 503, a bug a short 500 (never web.py's traceback page)."""
+        try:
+            if not self._allowed():
+                raise responses.error("403 Forbidden", "Forbidden: you may not see these jobs.")
+            return handler()
+        except web.HTTPError:
+            raise
+        except StoreError as e:
+            raise responses._unavailable(e) from None
+        except Exception:
+            log.exception("the jobs dashboard failed")
+            raise responses.error("500 Internal Server Error", "Internal error.") from None
+
+    def _allowed(self) -> bool:
+        if self.allow is not None:
+            return bool(self.allow())
+        return self.owner is not None or web.ctx.ip in LOCAL
+
+    def _identity(self) -> Optional[str]:
+        value = self.owner() if self.owner is not None else None
+        return None if value is None else str(value)
+
+    def _mine(self, record: Dict[str, Any], identity: Optional[str]) -> bool:
+        if self.owner is None:
+            return True
+        return identity is not None and record.get("owner") is not None and str(record["owner"]) == identity
+
+    def _record(self, job_id: Optional[str]) -> Dict[str, Any]:
+        """The record of a job this requester may act on; 404 for anything else."""
+        record = _runner().record(job_id) if job_id and responses.JOB_ID.match(job_id) else None
+        if record is None or not self._mine(record, self._identity()):
+            raise _no_such_job()
+        return record
+
+    def _check_post(self) -> None:
+        if not _same_origin():
+            raise responses.error("403 Forbidden", "Forbidden: not from this site (Origin or Referer).")
+
+    # -- the list -----------------------------------------------------------------------
+
+    def view(self, query: Query) -> Dict[str, Any]:
+        """The list as JSON gives it: a page of rows, counts per status, the pages."""
+        status, name, page = _filters(query)
+        runner, identity, now = _runner(), self._identity(), time.time()
+        records = []
+        for job_id in runner.store.ids():
+            record = runner.record(job_id)
+            if record is not None and self._mine(record, identity):
+                records.append(record)
+        records.sort(key=lambda r: (r.get("created") or 0, r["id"]), reverse=True)
+        counts = {s: 0 for s in STATUSES}
+        for record in records:
+            counts[record["status"]] = counts.get(record["status"], 0) + 1
+        needle = name.casefold()
+        shown = [r for r in records if (not status or r["status"] == status)
+                 and needle in str(r.get("name") or "").casefold()]
+        pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
+        base = web.ctx.homepath
+
+        def page_url(n: int) -> Optional[str]:
+            return _list_url(base, status, name, n) if 1 <= n <= pages else None
+
+        return {
+            "jobs": [self._row(r, now) for r in shown[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]],
+            "counts": counts, "total": len(records), "matching": len(shown),
+            "running": counts["running"], "queued": counts["queued"],
+            "status": status, "name": name, "page": page, "pages": pages,
+            "newer": page_url(page - 1), "older": page_url(page + 1), "now": now,
+        }
+
+    def _row(self, record: Dict[str, Any], now: float) -> Dict[str, Any]:
+        status = record["status"]
+        ended = status in FINISHED
+        cancelling = responses._cancelling(record)
+        started, finished = record.get("started"), record.get("finished")
+        actions = [a for a, ok in (("cancel", not ended), ("retry", ended and bool(record.get("call")))) if ok]
+        return {
+            "id": record["id"], "status": status, "status_text": "cancelling\u2026" if cancelling else status,
+            "cancel_requested": cancelling, "name": str(record.get("name") or "job"),
+            "owner": None if record.get("owner") is None else str(record["owner"]),
+            "progress": record.get("progress"), "progress_text": _progress_text(record.get("progress")),
+            "created": record.get("created"), "started": started, "finished": finished,
+            "age": _duration(now - (record.get("created") or now)),
+            "elapsed": _duration((finished or now) - started) if started else "-",
+            "last_line": _last_line(record), "url": "%s/job?_t=%s" % (web.ctx.homepath, record["id"]),
+            "actions": actions,
+        }
+
+    def listing(self) -> str:
+        query = _query()
+        fmt = _one(query, "_format") or ("json" if responses._accepts("application/json") else "html")
+        if fmt not in ("html", "json"):
+            raise _bad("_format must be html or json.")
+        view = self.view(query)
+        if fmt == "json":
+            return _json(view)
+        nonce = secrets.token_urlsafe(12)
+        responses.safe_headers("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; "
+                               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+                               % (nonce, nonce), **{"Content-Type": "text/html; charset=utf-8"})
+        return _page(view, nonce, self.owner is not None)
+
+    # -- a job's own page ---------------------------------------------------------------
+
+    def _as_seen_by(self, query: Query) -> Optional[str]:
+        """The identity ``responses`` checks a job against: the requester's in
+        owner mode, else the job's own owner (this dashboard may see every job)."""
+        record = self._record(_one(query, "_t") or None)
+        return self._identity() if self.owner is not None else record.get("owner")
+
+    def job_page(self) -> Any:
+        query = _query()
+        return responses.serve(query, self._as_seen_by(query))
+
+    def job_cancel(self) -> str:
+        self._check_post()
+        query = _query()
+        if query.get("_action") != ["cancel"]:
+            raise _bad("Only _action=cancel is posted here.")
+        return responses.cancel(query, self._as_seen_by(query))
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _posted_id(self) -> Dict[str, Any]:
+        self._check_post()
+        try:
+            job_id = web.input(id="").id
+        except Exception:
+            raise _bad("The form could not be read.") from None
+        return self._record(job_id if isinstance(job_id, str) else None)
+
+    def _back(self) -> web.HTTPError:
+        """303 to the list the action was posted from (its filters and page)."""
+        query = _query()
+        kept = [(k, _one(query, k)) for k in _LIST_PARAMS if k in query]
+        return web.seeother("/" + ("?" + urlencode(kept) if kept else ""))
+
+    def cancel(self) -> str:
+        record = self._posted_id()
+        cancelled = _runner().cancel(record["id"])
+        if _wants_json():
+            return _json({"id": record["id"], "cancelled": cancelled})
+        raise self._back()
+
+    def retry(self) -> str:
+        record = self._posted_id()
+        try:
+            new = jobs.retry(record["id"])
+        except LookupError:
+            raise _no_such_job() from None
+        except ValueError as e:
+            raise responses.error("409 Conflict", str(e)) from None
+        except Busy:
+            raise responses.error("503 Service Unavailable", "Too many jobs are waiting; try again shortly.",
+                                  {"Retry-After": "5"}) from None
+        if record.get("owner") is not None:  # the new job is its owner's too
+            _runner().store.update(new.id, owner=record["owner"])
+        if _wants_json():
+            return _json({"id": record["id"], "retried_as": new.id})
+        raise web.seeother("/job?" + urlencode({"_t": new.id}))
+
+    def purge(self) -> str:
+        self._check_post()
+        runner = _runner()
+        if self.owner is None:
+            dropped = runner.store.expire(ttl=0, max_jobs=sys.maxsize)
+        else:
+            identity, dropped = self._identity(), 0
+            for job_id in runner.store.ids():
+                record = runner.record(job_id)
+                if record is not None and record["status"] in FINISHED and self._mine(record, identity):
+                    runner.store.delete(job_id)
+                    dropped += 1
+        if _wants_json():
+            return _json({"purged": dropped})
+        raise self._back()
+
+
+def _filters(query: Query) -> Tuple[str, str, int]:
+    """``status``, ``name`` and ``page`` of a list request; 400 for bad ones."""
+    status = _one(query, "status")
+    if status and status not in STATUSES:
+        raise _bad("status must be one of: %s." % ", ".join(STATUSES))
+    name = _one(query, "name")
+    if len(name) > _MAX_NAME:
+        raise _bad("name must be at most %d characters." % _MAX_NAME)
+    page = _one(query, "page", "1")
+    if not _PAGE.match(page):
+        raise _bad("page must be a whole number >= 1.")
+    return status, name, int(page)
+
+
+def _list_query(status: str, name: str, page: int = 1) -> List[Tuple[str, str]]:
+    return [(k, v) for k, v in (("status", status), ("name", name), ("page", str(page) if page > 1 else ""))
+            if v]
+
+
+def _list_url(base: str, status: str, name: str, page: int = 1) -> str:
+    query = urlencode(_list_query(status, name, page))
+    return base + "/" + ("?" + query if query else "")
+
+
+# -- the page ------------------------------------------------------------------------------
+
+COLUMNS = ("status", "name", "owner", "progress", "age", "elapsed", "last", "actions")
+
+
+def _page(view: Dict[str, Any], nonce: str, mine: bool) -> str:
+    esc = html.escape
+    base = web.ctx.homepath
+    status, name = view["status"], view["name"]
+    listq = urlencode(_list_query(status, name, view["page"]))
+    json_url = base + "/?" + urlencode(_list_query(status, name, view["page"]) + [("_format", "json")])
+    title = "My jobs" if mine else "Jobs"
+
+    def count(key: str) -> str:
+        value = view["total"] if key == "all" else view["counts"][key]
+        return '<span class="count" data-count="%s">%d</span>' % (key, value)
+
+    links = ['<a href="%s"%s>all %s</a>' % (esc(_list_url(base, "", name)), "" if status else ' class="current"',
+                                            count("all"))]
+    for s in STATUSES:
+        links.append('<a href="%s" class="st-%s%s">%s %s</a>' % (
+            esc(_list_url(base, s, name)), s, " current" if s == status else "", s, count(s)))
+    options = "".join('<option value="%s"%s>%s</option>' % (s, " selected" if s == status else "", s or "any")
+                      for s in ("",) + STATUSES)
+    pager = ('<nav id="pager"><a id="newer" href="%s"%s>&larr; newer</a> <span id="page-of">%s</span> '
+             '<a id="older" href="%s"%s>older &rarr;</a></nav>') % (
+        esc(view["newer"] or ""), "" if view["newer"] else " hidden", _page_of(view),
+        esc(view["older"] or ""), "" if view["older"] else " hidden")
+    return "".join([
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>%s</title>" % title,
+        '<style nonce="%s">%s</style></head><body>' % (nonce, _STYLE),
+        '<main id="dashboard" data-json="%s" data-base="%s" data-query="%s">' % (
+            esc(json_url), esc(base), esc(listq)),
+        "<h1>%s</h1>" % title,
+        '<p id="summary">%s running, %s waiting, %s retained</p>' % (count("running"), count("queued"),
+                                                                      count("all")),
+        '<nav id="statuses">%s</nav>' % " ".join(links),
+        '<div class="tools"><form id="filter" method="get" action="%s/">' % esc(base),
+        '<label>Status <select name="status">%s</select></label> ' % options,
+        '<label>Name <input name="name" value="%s" maxlength="%d"></label> ' % (esc(name), _MAX_NAME),
+        '<button type="submit">Filter</button></form>',
+        '<form id="purge" method="post" action="%s/purge%s">' % (esc(base), esc("?" + listq if listq else "")),
+        '<button type="submit">Purge finished jobs</button></form></div>',
+        '<p id="notice" role="status" hidden></p>',
+        '<table id="jobs"><thead><tr><th>Status</th><th>Name</th><th>Owner</th><th>Progress</th>'
+        "<th>Age</th><th>Elapsed</th><th>Last line</th><th></th></tr></thead>",
+        '<tbody id="rows">%s</tbody></table>' % "".join(_row_html(row, base, listq) for row in view["jobs"]),
+        '<p id="empty"%s>No jobs.</p>' % (" hidden" if view["jobs"] else ""),
+        pager,
+        '</main><script nonce="%s">%s</script></body></html>' % (nonce, _SCRIPT),
+    ])
+
+
+def _page_of(view: Dict[str, Any]) -> str:
+    return "page %d of %d" % (view["page"], view["pages"])
+
+
+def _row_html(row: Dict[str, Any], base: str, listq: str) -> str:
+    """One job as a table row; static/dashboard.js builds the very same with DOM APIs."""
+    esc = html.escape
+    progress = row["progress"] or {}
+    bar = "<progress%s%s%s></progress>" % (
+        "" if row["progress"] else " hidden",
+        ' max="%s"' % esc(str(progress["total"])) if progress.get("total") else "",
+        ' value="%s"' % esc(str(progress["done"])) if progress.get("total") else "")
+    forms = "".join(
+        '<form method="post" action="%s/%s%s"><input type="hidden" name="id" value="%s">'
+        '<button type="submit" class="%s">%s</button></form>' % (
+            esc(base), action, esc("?" + listq if listq else ""), esc(row["id"]), action, action.capitalize())
+        for action in row["actions"])
+    cells = {
+        "status": esc(row["status_text"]),
+        "name": '<a href="%s">%s</a>' % (esc(row["url"]), esc(row["name"])),
+        "owner": esc(row["owner"] or ""),
+        "progress": '%s<span class="msg">%s</span>' % (bar, esc(row["progress_text"])),
+        "age": esc(row["age"]), "elapsed": esc(row["elapsed"]), "last": esc(row["last_line"]),
+        "actions": forms,
+    }
+    return '<tr class="st-%s" data-id="%s" data-actions="%s">%s</tr>' % (
+        esc(row["status"]), esc(row["id"]), esc(",".join(row["actions"])),
+        "".join('<td class="%s">%s</td>' % (c, cells[c]) for c in COLUMNS))
