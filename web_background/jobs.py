@@ -260,7 +260,10 @@ def retry(job_id: str) -> Job:
             start = getattr(start, part)  # the @background function itself: its options come along
     except Exception as e:
         raise ValueError("job %s cannot be retried: %s" % (job_id, e)) from None
-    return start(*args, **kwargs)
+    new: Job = start(*args, **kwargs)
+    if record.get("owner") is not None:  # the new job is its owner's too
+        runner.store.update(new.id, owner=record["owner"])
+    return new
 
 
 def check_executor(name: Any) -> str:
