@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from .. import progress_bars, runner, running
+from .. import runner, running
 from . import raise_on_stop_signals, resolve
 
 FRAME = 4  # bytes of the big-endian length before each pickled message on a control socket
@@ -155,7 +155,6 @@ def prepare() -> "_Report":
     faulthandler.enable(file=sys.stderr)  # a crash in C leaves its Python traceback in the output
     report = _Report(out)
     running._process_job["report"] = report.set_progress
-    progress_bars.install()
     raise_on_stop_signals(lambda: report.armed)
     return report
 
