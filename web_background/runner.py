@@ -154,19 +154,20 @@ class _Runner:
         if arm is not None:
             arm(running)
         self._wake.set()
-        self.run(running, func, args, kwargs, ctx)
+        self.run(running, func, args, kwargs, ctx, record=record or None)
         while not running.done.wait(TICK):  # between attempts: the maintenance thread says when to go on
             if running.rerun.is_set():
                 running.rerun.clear()
                 self.run(running, func, args, kwargs, ctx)
         return running.final["result"] if running.final else None
 
-    def begin(self, running: _Running) -> bool:
+    def begin(self, running: _Running, record: Optional[Dict[str, Any]] = None) -> bool:
         """Mark a job running; False (and the job ended as cancelled) when it was
         cancelled or stopped before it could start."""
         if running.final is not None:
             return False
-        record = self.store.get(running.id)
+        if record is None:  # the caller may have just read it
+            record = self.store.get(running.id)
         if record is None or record["cancel"] or running.stopping is not None:
             self.finish(running, JobStatus.CANCELLED)
             return False
@@ -179,9 +180,10 @@ class _Runner:
         return True
 
     def run(self, running: _Running, func: Callable[..., Any], args: Any, kwargs: Any,
-            ctx: Optional[Dict[str, Any]] = None) -> None:
-        """Run a job's body in the calling thread, its output captured."""
-        if not self.begin(running):
+            ctx: Optional[Dict[str, Any]] = None, record: Optional[Dict[str, Any]] = None) -> None:
+        """Run a job's body in the calling thread, its output captured
+        (``record``: the job's record, when the caller has just read it)."""
+        if not self.begin(running, record):
             return
         # the job's own thread is stopped by its executor; its finally: blocks may still print
         capture.route(running.sink, on_flush=lambda: self.flush(running), cancellable=False, job=running)
