@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from web_background import DEFAULTS, configure  # noqa: E402
+from web_background.jobs import _reset  # noqa: E402
 
 
 def wait_for(predicate, timeout=10.0, interval=0.01):
@@ -61,8 +62,10 @@ def store_url(kind, tmp_path, redis_url=None):
 def store_kind(request, tmp_path):
     """Every test runs once per store, starting with default settings and an empty store."""
     redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
+    _reset()  # configure() keeps the jobs when given the same settings again
     configure(**dict(DEFAULTS, store=store_url(request.param, tmp_path, redis_url)))
     yield request.param
+    _reset()
     configure(**dict(DEFAULTS, store="memory://"))
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,13 +84,20 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 
 def get(url, headers=None, timeout=10.0):
-    """(status, headers, body bytes) of a GET, redirects not followed."""
+    """(status, headers, body bytes) of a GET, redirects not followed; a
+    ``Location`` is made absolute against ``url``, as a browser reads it."""
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with _opener.open(request, timeout=timeout) as response:
-            return response.status, response.headers, response.read()
+            return response.status, _absolute(url, response.headers), response.read()
     except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
+        return e.code, _absolute(url, e.headers), e.read()
+
+
+def _absolute(url, headers):
+    if headers is not None and headers.get("Location"):
+        headers.replace_header("Location", urllib.parse.urljoin(url, headers["Location"]))
+    return headers
 
 
 def next_event(response):

@@ -567,32 +567,9 @@ CELLS = {
 }
 
 
-_VENV_PYTHON = ("executor='processes' under pyuwsgi in a virtualenv: sys.executable is the base Python, so "
-                "the fork server (executors/processes.py _python()) starts without the venv's packages: "
-                "ModuleNotFoundError: No module named 'web', the job fails")
-
 # Faults of the package that the matrix shows, until the package is fixed: cell -> step -> what.
 # A listed step must still fail (the cell then xfails); once fixed, the cell fails until it is dropped here.
-_NOT_IMPORTABLE = ("executor='processes' with an app loaded from a file path (uWSGI --wsgi-file: module "
-                   "'uwsgi_file_...', mod_wsgi: '__wsgi__' / '_mod_wsgi_...'): the fork server imports the job's "
-                   "module by name, which does not exist there: the job fails")
-_ABSOLUTE_LOCATION = ("the 303 to ?_t= is web.seeother's absolute URL, built from HTTP_HOST, which Debian's "
-                      "fastcgi_params/uwsgi_params set to $host (no port): the browser is sent to port 80")
-_GEVENT_CANCEL = ("a thread job under gevent is a greenlet: PyThreadState_SetAsyncExc finds no thread with its "
-                  "ident, so Cancelled never reaches it; it is abandoned after cancel_grace (5 s), its finally: "
-                  "does not run and the greenlet runs on")
-
-# Faults of the package that the matrix shows, until the package is fixed: cell -> step -> what.
-# A listed step must still fail (the cell then xfails); once fixed, the cell fails until it is dropped here.
-KNOWN_FAULTS = {
-    "uwsgi": {"process job": _VENV_PYTHON + "; then " + _NOT_IMPORTABLE},
-    "nginx-uwsgi": {"process job": _VENV_PYTHON + "; then " + _NOT_IMPORTABLE, "redirect": _ABSOLUTE_LOCATION},
-    "mod_wsgi": {"process job": _NOT_IMPORTABLE,
-                 "wsgi.errors after the request": "a job's copy of web.ctx.env keeps the request's wsgi.errors: "
-                                                  "web.debug() in a job raises RuntimeError under mod_wsgi"},
-    "nginx-fastcgi-flup": {"redirect": _ABSOLUTE_LOCATION},
-    "gunicorn-gevent": {"cancel": _GEVENT_CANCEL},
-}
+KNOWN_FAULTS: dict = {}  # none left: the faults the matrix found are fixed (its history names them)
 
 
 @contextlib.contextmanager
@@ -698,10 +675,6 @@ def test_cell(name, tmp_path):
 # -- what servers do to running jobs, and check_server on the servers it is about -----------
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "package fault: the reloaded module's configure() makes a new runner and a new memory store, dropping "
-    "every job (404) and stopping the old runner's flusher; configure() with unchanged settings should keep "
-    "the runner"))
 def test_webpy_debug_reloader_keeps_a_running_job_when_the_app_module_changes(tmp_path):
     """web.py's debug reloader re-imports a changed module at the next request: the app's
     module-level configure() runs again while a job runs."""

@@ -297,7 +297,7 @@ class _Board:
         """303 to the list the action was posted from (its filters and page)."""
         query = _query()
         kept = [(k, _one(query, k)) for k in _LIST_PARAMS if k in query]
-        return web.seeother("/" + ("?" + urlencode(kept) if kept else ""))
+        return responses.see_other("/" + ("?" + urlencode(kept) if kept else ""))
 
     def cancel(self) -> str:
         record = self._posted_id()
@@ -319,7 +319,7 @@ class _Board:
                                   {"Retry-After": "5"}) from None
         if _wants_json():
             return _json({"id": record["id"], "retried_as": new.id})
-        raise web.seeother("/job?" + urlencode({"_t": new.id}))
+        raise responses.see_other("/job?" + urlencode({"_t": new.id}))
 
     def purge(self) -> str:
         self._check_post()

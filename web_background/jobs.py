@@ -172,6 +172,14 @@ def _runner() -> _Runner:
     return runner
 
 
+def _reset() -> None:
+    """Drop the runner and its jobs (tests start each from nothing with it)."""
+    with _state_lock:
+        old, _state["runner"] = _state["runner"], None
+    if old is not None:
+        old.close()
+
+
 def configure(
     *,
     store: Any = None,
@@ -212,6 +220,8 @@ def configure(
     for key in ("ttl", "stream_seconds", "cancel_grace"):
         if isinstance(new[key], bool) or not isinstance(new[key], (int, float)) or new[key] < 0:
             raise ValueError("%s must be a number of seconds >= 0, not %r" % (key, new[key]))
+    if _state["runner"] is not None and new == _state["settings"]:
+        return  # the same settings again (web.py's debug reloader re-running the app module): keep the jobs
     runner = _Runner(new)  # opens the store: a bad URL fails here, nothing changed
     with _state_lock:
         old, _state["runner"], _state["settings"] = _state["runner"], runner, new

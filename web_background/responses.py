@@ -50,6 +50,15 @@ def error(status: str, message: str, headers: Optional[Dict[str, str]] = None) -
     return web.HTTPError(status, {}, message + "\n")
 
 
+def see_other(url: str) -> web.HTTPError:
+    """``303 See Other`` to ``url`` (a path below the app's home, as web.changequery
+    gives) as a path-absolute Location, which the browser resolves against the URL it
+    asked for.  web.seeother's absolute URL is built from the Host header, which a
+    proxy may pass without its port (Debian's uwsgi_params and fastcgi_params say
+    $host) or with the wrong scheme (TLS ended at the proxy)."""
+    return web.HTTPError("303 See Other", {"Content-Type": "text/html", "Location": web.ctx.homepath + url}, "")
+
+
 def _unavailable(e: Exception) -> web.HTTPError:
     return error("503 Service Unavailable", "The job store is unavailable: %s" % e, {"Retry-After": "2"})
 
@@ -254,7 +263,7 @@ def cancel(query: Query, owner: Optional[str]) -> str:
     if _accepts("application/json") or _one(query, "_format") == "json":
         safe_headers(**{"Content-Type": "application/json"})
         return json.dumps({"id": record["id"], "cancelled": cancelled})
-    raise web.seeother(web.changequery(_action=None, _format=None))
+    raise see_other(web.changequery(_action=None, _format=None))
 
 
 # -- the page -------------------------------------------------------------------------

@@ -5,13 +5,14 @@ With ``responses`` (how a job is served), the only code that touches
 """
 
 import functools
+import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, overload
 from urllib.parse import parse_qs, urlencode
 
 import web
 
-from . import capture, executors, jobs, responses, runner
+from . import capture, deployment, executors, jobs, responses, runner
 from .jobs import Busy, Job, _runner, check_executor, check_timeout, threaddb
 from .stores import StoreError
 
@@ -47,6 +48,9 @@ def _snapshot_ctx() -> Optional[Dict[str, Any]]:
         pass
     snapshot = web.ctx.copy()
     snapshot["env"] = snapshot["environ"] = dict(snapshot["env"])
+    # the request's error stream ends with the request (mod_wsgi raises on a later write):
+    # the job's web.debug() and the like write to the job's own output instead
+    snapshot["env"]["wsgi.errors"] = sys.stderr
     snapshot["headers"] = list(snapshot.get("headers") or [])
     return snapshot
 
@@ -134,6 +138,7 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
 
     @functools.wraps(func)
     def start(*args: Any, **kwargs: Any) -> Job:
+        deployment.check_server(web.ctx.get("env"))  # a setup that cannot run jobs says so (0.4 µs)
         state: Optional[_RequestState] = getattr(_request, "state", None)
         first = state if state is not None and state.job is None else None
         jobs_runner = _runner()
@@ -219,7 +224,7 @@ class _Handler:
             else:  # no job of its own: the prints go where they would have gone
                 print(state.sink.drain(), end="")
         if state.job is not None:
-            raise web.seeother(web.changequery(_t=state.job.id))
+            raise responses.see_other(web.changequery(_t=state.job.id))
         return result
 
 

@@ -13,6 +13,7 @@ server writes its exit code on the job's control socket; when the web process
 goes away, the server kills its children and exits.
 """
 
+import importlib.util
 import json
 import os
 import pickle
@@ -26,6 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from . import import_main
 from ._child import frame
 
+
 def _preload(spec: Dict[str, Any]) -> None:
     """Import what the web process had: its ``__main__`` (when it defines jobs;
     run as ``__mp_main__``, so its ``if __name__ == "__main__":`` block does
@@ -38,9 +40,18 @@ def _preload(spec: Dict[str, Any]) -> None:
     except BaseException:
         sys.stderr.write("web_background fork server: could not import the app's main module:\n"
                          + traceback.format_exc())
+    files = spec.get("module_files", {})
     for name in spec.get("modules", ()):
         try:
-            __import__(name)
+            if name in files:  # loaded from a file under a name no import finds: load it so, by that name
+                module_spec = importlib.util.spec_from_file_location(name, files[name])
+                if module_spec is None or module_spec.loader is None:
+                    raise ImportError("cannot load %s from %s" % (name, files[name]))
+                module = importlib.util.module_from_spec(module_spec)
+                sys.modules[name] = module
+                module_spec.loader.exec_module(module)
+            else:
+                __import__(name)
         except BaseException:
             sys.stderr.write("web_background fork server: could not import %s:\n%s" % (name, traceback.format_exc()))
 

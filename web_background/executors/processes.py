@@ -13,6 +13,7 @@ runner; a crash ends the job ``failed`` with what killed it, output kept.
 
 import codecs
 import collections
+import importlib.machinery
 import json
 import logging
 import os
@@ -38,16 +39,33 @@ DRAIN = 0.5  # seconds to wait for the last output after a job's process has exi
 
 
 def _python() -> str:
-    """The Python to start the fork server with (servers such as uWSGI embed
-    Python: their ``sys.executable`` is not a Python)."""
+    """The Python to start the fork server with: this interpreter, in its virtual
+    environment.  Servers that embed Python have a ``sys.executable`` that is not a
+    Python (mod_wsgi: apache2) or is the base interpreter, without the venv's
+    packages (pyuwsgi in a venv): then the one in ``sys.prefix/bin``."""
     exe = sys.executable or ""
-    if os.path.basename(exe).startswith("python"):
+    if os.path.basename(exe).startswith("python") and \
+            os.path.dirname(os.path.abspath(exe)) == os.path.join(sys.prefix, "bin"):
         return exe
-    for name in ("python%d.%d" % sys.version_info[:2], "python3"):
-        candidate = os.path.join(sys.exec_prefix, "bin", name)
-        if os.access(candidate, os.X_OK):
-            return candidate
+    for prefix in (sys.prefix, sys.exec_prefix):
+        for name in ("python%d.%d" % sys.version_info[:2], "python3", "python"):
+            candidate = os.path.join(prefix, "bin", name)
+            if os.access(candidate, os.X_OK):
+                return candidate
     return exe or "python3"
+
+
+def _loaded_from_file(name: str) -> Optional[str]:
+    """The file of a job module that no import by its name finds (uWSGI's --wsgi-file
+    loads app.py as 'uwsgi_file_...', mod_wsgi as '_mod_wsgi_...'), else None."""
+    path = getattr(sys.modules.get(name), "__file__", None)
+    if not path or "." in name:
+        return None
+    try:
+        found = importlib.machinery.PathFinder.find_spec(name, sys.path)
+    except (ImportError, ValueError):
+        found = None
+    return None if found is not None else os.path.abspath(path)
 
 
 def _spec() -> Dict[str, Any]:
@@ -55,6 +73,8 @@ def _spec() -> Dict[str, Any]:
     when that defines jobs, and every module that defines @background functions."""
     spec: Dict[str, Any] = {"path": list(sys.path), "argv": list(getattr(sys, "argv", [])),
                             "modules": sorted(_job_modules - {"__main__"})}
+    files = {name: _loaded_from_file(name) for name in spec["modules"]}
+    spec["module_files"] = {name: path for name, path in files.items() if path}
     main = sys.modules.get("__main__")
     if "__main__" in _job_modules and main is not None:
         name = getattr(getattr(main, "__spec__", None), "name", None)

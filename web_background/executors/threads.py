@@ -11,8 +11,9 @@ import collections
 import ctypes
 import logging
 import os
+import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Deque, List, Optional, Set, Type
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Set, Type
 
 from ..capture import Cancelled
 from . import Executor
@@ -28,12 +29,40 @@ def _async_raise(ident: int, exc: Optional[Type[BaseException]]) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc) if exc else None)
 
 
+_greenlets: Dict[int, Any] = {}  # thread ident -> greenlet, for jobs running under gevent
+
+
+def _greenlet() -> Any:
+    """The running greenlet when gevent has patched threading (a job's "thread" is then
+    a greenlet, which PyThreadState_SetAsyncExc cannot reach), else None."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return None
+    import gevent
+
+    return gevent.getcurrent()
+
+
+def _throw_later(running: "_Running", ident: int, glet: Any, reason: Type[Cancelled]) -> None:
+    import gevent
+
+    def throw() -> None:  # runs in the hub, while no greenlet runs: the check cannot race the job's end
+        if running.ident == ident and not glet.dead:
+            glet.throw(reason)
+
+    gevent.get_hub().loop.run_callback(throw)
+
+
 def raise_in_thread(running: "_Running", reason: Type[Cancelled]) -> None:
     """Raise ``reason`` in the thread running the job's body, only while it runs it
     (never in the runner's code around it, nor in the thread's next job)."""
     with running.lock:
         if running.ident is not None:
-            _async_raise(running.ident, reason)
+            glet = _greenlets.get(running.ident)
+            if glet is not None:
+                _throw_later(running, running.ident, glet, reason)
+            else:
+                _async_raise(running.ident, reason)
 
 
 def drop_pending(running: "_Running", ident: int) -> None:
@@ -143,7 +172,17 @@ class ThreadExecutor(Executor):
 
     def start(self, running: "_Running", call: Any) -> bool:
         func, args, kwargs, ctx = call
-        return self.pool.submit(lambda: self.runner.run(running, func, args, kwargs, ctx))
+
+        def run() -> None:
+            glet = _greenlet()
+            if glet is not None:
+                _greenlets[threading.get_ident()] = glet
+            try:
+                self.runner.run(running, func, args, kwargs, ctx)
+            finally:
+                _greenlets.pop(threading.get_ident(), None)
+
+        return self.pool.submit(run)
 
     stop = staticmethod(raise_in_thread)  # type: ignore[assignment]
     disarm = staticmethod(drop_pending)  # type: ignore[assignment]
