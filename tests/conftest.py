@@ -85,6 +85,19 @@ def gate():
     event.set()
 
 
+@pytest.fixture
+def browser():
+    """A headless Chromium for the test (see test_browser.chromium), closed after it."""
+    import shutil
+
+    from test_browser import chromium
+
+    driver = chromium()
+    yield driver
+    driver.quit()
+    shutil.rmtree(driver._wb_profile, ignore_errors=True)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "stores(*kinds): run this test only with these stores")
 

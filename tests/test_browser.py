@@ -46,12 +46,6 @@ def server():
         yield s
 
 
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
-    shutil.rmtree(driver._wb_profile, ignore_errors=True)
 
 
 def screenshot(driver, name):

@@ -1,6 +1,5 @@
 """The jobs dashboard in a real headless Chromium: live updates, filters, actions, access, hostile jobs."""
 import json
-import shutil
 import sys
 import uuid
 from urllib.parse import parse_qs, quote, urlsplit
@@ -10,7 +9,7 @@ import pytest
 from conftest import wait_for
 from dashboard_app import HOSTILE
 from servers import ROOT, Server, free_port, get
-from test_browser import _read, chromium, screenshot
+from test_browser import _read, screenshot
 
 pytestmark = pytest.mark.stores("memory")  # the server process has its own store
 
@@ -27,14 +26,6 @@ def server():
     argv = [sys.executable, "tests/dashboard_app.py", "127.0.0.1:%d" % port]
     with Server(argv, port, env={"PYTHONPATH": ROOT}) as s:
         yield s
-
-
-@pytest.fixture
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
-    shutil.rmtree(driver._wb_profile, ignore_errors=True)
 
 
 @pytest.fixture

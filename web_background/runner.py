@@ -13,14 +13,12 @@ from typing import Any, Callable, Dict, Optional, Tuple, Type
 from . import capture, executors
 from .capture import Cancelled, Sink, TimedOut
 from .executors import Executor
+from .maintenance import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, TICK, maintain  # noqa: F401
 from .running import _process_name, _Running, outcome, timed_out_error
 from .stores import FINISHED, JobStatus, Store, open_store
 
 log = logging.getLogger("web_background")
 
-FLUSH_INTERVAL = 0.1  # seconds between batched writes of a job's output to the store
-TICK = 0.01  # how soon output after a quiet spell is written (the first line, mostly)
-HEARTBEAT_INTERVAL = 1.0  # seconds between "still alive" marks on this process's jobs
 HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
 
 
@@ -408,56 +406,7 @@ class _Runner:
             return
         self._pid = os.getpid()
         self._local = {}
-        threading.Thread(target=self._maintain, name="web_background-flusher", daemon=True).start()
-
-    def _maintain(self) -> None:
-        """Write output out (new output within a TICK when nothing was written
-        for FLUSH_INTERVAL, else batched every FLUSH_INTERVAL), pick up cancels
-        made elsewhere, stop jobs at their deadline and force those that do not
-        stop within ``cancel_grace``, mark this process's jobs alive, expire old jobs."""
-        last_beat = last_check = time.monotonic()
-        while not self._closed.is_set():
-            self._wake.wait(TICK if self._local else 0.25)
-            self._wake.clear()
-            now = time.monotonic()
-            beat, check = now - last_beat >= HEARTBEAT_INTERVAL, now - last_check >= FLUSH_INTERVAL
-            last_beat, last_check = (now if beat else last_beat), (now if check else last_check)
-            for running in list(self._local.values()):
-                try:
-                    if running.final is not None:
-                        self._write_end(running)
-                        continue
-                    if running.retry_at is not None and now >= running.retry_at:
-                        running.retry_at = None
-                        if not running.executor.start(running, running.call):
-                            self.finish(running, JobStatus.FAILED, error="no room to start its next attempt")
-                    if now - running.flushed >= FLUSH_INTERVAL and (check or running.sink.has_output()):
-                        self.flush(running)
-                    if beat:
-                        self.store.update(running.id, heartbeat=time.time())
-                    self._watch(running, now, check)
-                except Exception as e:
-                    log.error("job %s: could not write its output yet: %s", running.id, e)
-            try:
-                self.expire(throttle=1.0)
-            except Exception:
-                log.exception("could not expire old jobs")
-
-    def _watch(self, running: _Running, now: float, check: bool) -> None:
-        """Stop a started job when it is cancelled elsewhere or reaches its deadline;
-        force one that was asked to stop ``cancel_grace`` ago."""
-        if not running.started:
-            return
-        if running.stopping is None:
-            if running.deadline is not None and now >= running.deadline:
-                self._stop(running, TimedOut)
-            elif check:
-                record = self.store.get(running.id)
-                if record is not None and record["cancel"]:
-                    self._stop(running, Cancelled)
-        elif not running.killed and now - running.stop_at >= self.settings["cancel_grace"]:
-            running.killed = True
-            running.executor.kill(running, lambda: self.finish_stopped(running))
+        threading.Thread(target=maintain, args=(self,), name="web_background-flusher", daemon=True).start()
 
     def close(self) -> None:
         self._closed.set()
