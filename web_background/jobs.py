@@ -3,7 +3,6 @@ and the settings that bound them (``configure``).  Running them is the
 runner's business (``runner.py``); nothing here knows about HTTP."""
 
 import base64
-import importlib
 import os
 import pickle
 import sys
@@ -262,12 +261,7 @@ def retry(job_id: str) -> Job:
         raise ValueError("job %s cannot be retried: its function or its arguments were not kept" % job_id)
     try:
         ref, args, kwargs, main_file = pickle.loads(base64.b64decode(record["call"]))
-        module, qualname = ref.split(":", 1)
-        start: Any = importlib.import_module(module)
-        if module == "__main__" and not hasattr(start, qualname.split(".")[0]) and main_file:
-            start = executors.import_main(main_file)  # retried from another process: the app's script
-        for part in qualname.split("."):
-            start = getattr(start, part)  # the @background function itself: its options come along
+        start = executors.resolve(ref, main_file, wrapper=True)
     except Exception as e:
         raise ValueError("job %s cannot be retried: %s" % (job_id, e)) from None
     new: Job = start(*args, **kwargs)

@@ -148,9 +148,7 @@ class _Runner:
         running = self._local[job_id] = self._adopt(_Running(job_id, Sink(), executor, record.get("timeout")))
         running.attempts = record.get("attempts") or 1
         running.retry_delay, running.backoff = record.get("retry_delay") or 0.0, record.get("backoff") or 1.0
-        arm = getattr(executor, "arm", None)
-        if arm is not None:
-            arm(running)
+        executor.arm(running)
         self._wake.set()
         self.run(running, func, args, kwargs, ctx, record=record or None)
         while not running.done.wait(TICK):  # between attempts: the maintenance thread says when to go on
@@ -294,7 +292,7 @@ class _Runner:
         running = self._local.get(job_id)
         if running is not None:
             self._stop(running, Cancelled)
-        elif record["status"] == JobStatus.QUEUED.value and not record.get("heartbeat"):
+        elif self._queued_elsewhere(record):
             if self.executor(record.get("executor")).cancel_queued(job_id):
                 self.store.update(job_id, status=JobStatus.CANCELLED.value, finished=time.time())
         return True
@@ -350,12 +348,16 @@ class _Runner:
         ended: Optional[Tuple[str, Optional[str]]] = None
         if self._abandoned(record):
             ended = JobStatus.INTERRUPTED.value, "the process running this job (%s) stopped" % record.get("runner")
-        elif record["status"] == JobStatus.QUEUED.value and not record.get("heartbeat") and record.get("executor"):
-            ended = self.executor(record["executor"]).ended(record)
+        elif self._queued_elsewhere(record):
+            ended = self.executor(record.get("executor")).ended(record)
         if ended is not None:
             self.store.update(job_id, status=ended[0], error=ended[1], finished=time.time())
             record = self.store.get(job_id)
         return record
+
+    def _queued_elsewhere(self, record: Dict[str, Any]) -> bool:
+        """A job waiting on a queue that no process of ours runs (RQ's)."""
+        return record["status"] == JobStatus.QUEUED.value and not self.executor(record.get("executor")).local
 
     def _abandoned(self, record: Dict[str, Any]) -> bool:
         beat = record.get("heartbeat")

@@ -56,6 +56,9 @@ class Executor:
         ``record_end`` records the stopped end, for executors that cannot wait for it."""
         record_end()
 
+    def arm(self, running: "_Running") -> None:
+        """A job is about to run in the calling thread of this process (an RQ work-horse)."""
+
     def disarm(self, running: "_Running", ident: int) -> None:
         """The body of a job run in thread ``ident`` has returned: drop any stop still on its way."""
 
@@ -93,8 +96,7 @@ def function_ref(func: Callable[..., Any], allow_main: bool = False) -> str:
     if not module or (module == "__main__" and not allow_main) or "<" in qualname:
         raise TypeError("a job run in another process must be a function defined at module level in an importable "
                         "module (%snot nested): %r" % ("" if allow_main else "not __main__, ", func))
-    found = resolve("%s:%s" % (module, qualname))
-    if getattr(found, "__wrapped__", found) is not func:
+    if resolve("%s:%s" % (module, qualname)) is not func:
         raise TypeError("%s:%s is not the @background function %r" % (module, qualname, func))
     return "%s:%s" % (module, qualname)
 
@@ -112,13 +114,17 @@ def import_main(main_file: Optional[str] = None, main_module: Optional[str] = No
     return main
 
 
-def resolve(ref: str) -> Any:
-    """The function behind a ``function_ref`` (the plain function, not the @background wrapper)."""
+def resolve(ref: str, main_file: Optional[str] = None, wrapper: bool = False) -> Any:
+    """The function behind a ``function_ref``: the plain function, or with
+    ``wrapper`` the @background function itself (its options come along).
+    ``main_file``: the app's script, imported when ``__main__`` is not it."""
     module, qualname = ref.split(":", 1)
     obj: Any = importlib.import_module(module)
+    if module == "__main__" and main_file and not hasattr(obj, qualname.split(".")[0]):
+        obj = import_main(main_file)  # another process than the app's: its script
     for part in qualname.split("."):
         obj = getattr(obj, part)
-    return getattr(obj, "__wrapped__", obj)
+    return obj if wrapper else getattr(obj, "__wrapped__", obj)
 
 
 def check_pickles(value: Any, what: str) -> bytes:

@@ -17,6 +17,7 @@ import importlib.machinery
 import json
 import logging
 import os
+import pickle
 import selectors
 import signal
 import socket
@@ -102,8 +103,6 @@ class _ForkServer:
         self.pid = os.getpid()
 
     def fork(self, job_id: str, nice: int, fds: List[int]) -> None:
-        import pickle
-
         socket.send_fds(self.socket, [pickle.dumps((job_id, nice))], fds)
 
     def alive(self) -> bool:
@@ -327,8 +326,6 @@ class ProcessExecutor(Executor):
             proc.write(tail)
 
     def _read_control(self, proc: _Proc) -> None:
-        import pickle
-
         try:
             data = proc.ctl.recv(1 << 16)
         except OSError:
