@@ -35,7 +35,7 @@ import socket
 import subprocess
 import sys
 import time
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -290,7 +290,7 @@ class Deployment:
         """Start a job: (the job's path and query, the app process that started it)."""
         status, headers, body = self.request("GET", path, pid=pid)
         assert status == 303, (status, body[:500])
-        location = urlsplit(headers["Location"])
+        location = urlsplit(urljoin(path, headers["Location"]))
         assert location.path == urlsplit(path).path and "_t=" in location.query, headers["Location"]
         # where the browser would go: behind a proxy whose Host header drops the port, elsewhere
         # (a relative Location is resolved against the URL the client asked: it always does)
@@ -376,7 +376,7 @@ def watch(d, job, runner, timeout=20.0):
 def cancel(d, job, pid):
     """POST the page's Cancel, aimed at ``pid``: the JSON reply."""
     status, headers, body = d.request("POST", job + "&_action=cancel", pid=pid,
-                                      headers={"Accept": "application/json", "Content-Length": "0"})
+                                      headers={"Accept": "application/json", "Content-Length": "0", "Origin": d.url})
     assert status == 200, (status, body[:500])
     return json.loads(body)
 

@@ -21,7 +21,8 @@ def test_the_progress_example_shows_progress_and_cancels_from_its_page(monkeypat
     wait_for(lambda: (threaddb[job_id].progress or {}).get("done", 0) >= 2)
     page = example.app.request("/work?_t=%s" % job_id).data.decode()
     assert '<progress id="bar"' in page and "Cancel" in page
-    assert example.app.request("/work?_t=%s&_action=cancel" % job_id, method="POST").status.startswith("303")
+    assert example.app.request("/work?_t=%s&_action=cancel" % job_id, method="POST",
+                               headers={"Origin": "http://0.0.0.0:8080"}).status.startswith("303")
     assert threaddb[job_id].wait(10) and threaddb[job_id].status == "cancelled"
     assert job_id in example.app.request("/").data.decode()
     assert example.app.request("/work?steps=many").status.startswith("400")

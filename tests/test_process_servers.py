@@ -276,7 +276,7 @@ def test_cancel_post_ends_a_sleeping_job_cancelled_at_once_and_its_finally_block
         conn = http.client.HTTPConnection("127.0.0.1", server.server.port, timeout=10)
         try:
             conn.request("POST", location[len(server.url):] + "&_action=cancel",
-                         headers={"Accept": "application/json"})
+                         headers={"Accept": "application/json", "Origin": server.url})
             response = conn.getresponse()
             body = response.read()
         finally:

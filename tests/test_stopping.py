@@ -233,7 +233,8 @@ def test_while_a_cancel_is_pending_the_json_says_cancel_requested():
     assert stuck.wait(10)
     before = json.loads(app.request("/" + target + "&_format=json").data)
     assert before["cancel_requested"] is False
-    cancel = app.request("/" + target + "&_action=cancel", method="POST", headers={"Accept": "application/json"})
+    cancel = app.request("/" + target + "&_action=cancel", method="POST",
+                         headers={"Accept": "application/json", "Origin": "http://0.0.0.0:8080"})
     assert json.loads(cancel.data)["cancelled"] is True
     during = json.loads(app.request("/" + target + "&_format=json").data)
     assert during["status"] == "running" and during["cancel_requested"] is True

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from .jobs import _runner, configure, retry
 from .runner import FLUSH_INTERVAL
-from .stores import FINISHED, JobStatus, StoreError
+from .stores import FINISHED, JobStatus, StoreError, redact
 
 
 def _when(t: Optional[float]) -> str:
@@ -54,7 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         configure(store=args.store)
         return _COMMANDS[args.command](args)
     except (StoreError, ValueError) as e:
-        print("error: %s" % e, file=sys.stderr)
+        print("error: %s" % redact(str(e)), file=sys.stderr)  # a store URL may hold a password
         return 2
     except KeyboardInterrupt:
         return 130

@@ -23,7 +23,7 @@ import secrets
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 import web
 
@@ -45,6 +45,11 @@ log = logging.getLogger("web_background")
 PAGE_SIZE = 50  # jobs a page shows
 TAIL = 2000  # characters read from the end of a job's output for its last line
 LOCAL = ("127.0.0.1", "::1", "::ffff:127.0.0.1")  # who may look without ``allow``
+# a request that passed through a proxy (on this host, its REMOTE_ADDR is a loopback address too)
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED", "HTTP_VIA", "HTTP_X_FORWARDED_HOST",
+                 "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_SERVER", "HTTP_X_CLIENT_IP", "HTTP_TRUE_CLIENT_IP",
+                 "HTTP_CF_CONNECTING_IP")
+_LOCAL_HOST = re.compile(r"(?:localhost|127\.0\.0\.1|\[::1\])(?::[0-9]{1,5})?\Z", re.IGNORECASE)
 _PAGE = re.compile(r"[1-9][0-9]{0,8}\Z")
 _LIST_PARAMS = ("status", "name", "page")
 
@@ -57,8 +62,8 @@ def dashboard(allow: Optional[Callable[[], Any]] = None,
     Purge; mount it under a prefix: ``urls = ("/jobs", dashboard(...), ...)``.
 
     ``allow``: a callable deciding per request (truthy: served, else ``403``);
-    without ``allow`` and ``owner`` only requests from 127.0.0.1 or ::1 are
-    served.  ``owner``: a callable giving the requester's identity, as
+    without ``allow`` and ``owner`` only local requests are served (see
+    ``is_local``).  ``owner``: a callable giving the requester's identity, as
     ``@backgrounder(owner=...)`` takes: the dashboard then shows exactly the
     jobs that owner started and acts on them only (another's job is ``404``).
     Both given: both apply.
@@ -125,22 +130,13 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
-def _same_origin() -> bool:
-    """The request comes from a page of this site: its ``Origin`` (or, without
-    one, its ``Referer``'s origin) is this request's own scheme://host[:port]."""
-    env = web.ctx.env
-    own = web.ctx.homedomain.lower()
-    origin = env.get("HTTP_ORIGIN")
-    if origin is not None:
-        return origin.lower() == own
-    referer = env.get("HTTP_REFERER")
-    if not referer:
-        return False
-    try:
-        parts = urlsplit(referer)
-    except ValueError:
-        return False
-    return ("%s://%s" % (parts.scheme, parts.netloc.rsplit("@", 1)[-1])).lower() == own
+def is_local(env: Dict[str, Any]) -> bool:
+    """The request was made on this machine, to this machine by a loopback name:
+    from a loopback address, through no proxy (none of ``PROXY_HEADERS``), with
+    ``Host`` localhost, 127.0.0.1 or [::1] (any port; another name is DNS
+    rebinding).  Headers can only refuse: none makes a request local."""
+    return (env.get("REMOTE_ADDR") in LOCAL and not any(name in env for name in PROXY_HEADERS)
+            and bool(_LOCAL_HOST.match(env.get("HTTP_HOST") or "")))
 
 
 def _last_line(record: Dict[str, Any]) -> str:
@@ -164,21 +160,23 @@ class _Board:
         """Answer with ``handler`` if this request is allowed, else 403; a store
         that is down is 503, a bug a short 500 (never web.py's traceback page)."""
         try:
-            if not self._allowed():
-                raise responses.error("403 Forbidden", "Forbidden: you may not see these jobs.")
+            self._check_access()
             return handler()
         except web.HTTPError:
             raise
         except StoreError as e:
-            raise responses._unavailable(e) from None
+            raise responses.store_unavailable(e) from None
         except Exception:
             log.exception("the jobs dashboard failed")
             raise responses.error("500 Internal Server Error", "Internal error.") from None
 
-    def _allowed(self) -> bool:
+    def _check_access(self) -> None:
         if self.allow is not None:
-            return bool(self.allow())
-        return self.owner is not None or web.ctx.ip in LOCAL
+            if not self.allow():
+                raise responses.error("403 Forbidden", "Forbidden: you may not see these jobs.")
+        elif self.owner is None and not is_local(web.ctx.env):
+            raise responses.error("403 Forbidden", "Forbidden: this dashboard serves local requests only; "
+                                  "pass dashboard(allow=...) to serve others.")
 
     def _identity(self) -> Optional[str]:
         value = self.owner() if self.owner is not None else None
@@ -195,10 +193,6 @@ class _Board:
         if record is None or not self._mine(record, self._identity()):
             raise _no_such_job()
         return record
-
-    def _check_post(self) -> None:
-        if not _same_origin():
-            raise responses.error("403 Forbidden", "Forbidden: not from this site (Origin or Referer).")
 
     # -- the list -----------------------------------------------------------------------
 
@@ -277,7 +271,7 @@ class _Board:
         return responses.serve(query, self._as_seen_by(query))
 
     def job_cancel(self) -> str:
-        self._check_post()
+        responses.check_same_origin()
         query = _query()
         if query.get("_action") != ["cancel"]:
             raise _bad("Only _action=cancel is posted here.")
@@ -286,7 +280,7 @@ class _Board:
     # -- actions --------------------------------------------------------------------------
 
     def _posted_id(self) -> Dict[str, Any]:
-        self._check_post()
+        responses.check_same_origin()
         try:
             job_id = web.input(id="").id
         except Exception:
@@ -322,7 +316,7 @@ class _Board:
         raise responses.see_other("/job?" + urlencode({"_t": new.id}))
 
     def purge(self) -> str:
-        self._check_post()
+        responses.check_same_origin()
         runner = _runner()
         if self.owner is None:
             dropped = runner.store.expire(ttl=0, max_jobs=sys.maxsize)

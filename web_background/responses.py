@@ -9,17 +9,19 @@ never a traceback.
 import hmac
 import html
 import json
+import logging
 import os
 import re
 import secrets
 import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import web
 
 from .jobs import _runner, cut_marker
-from .stores import FINISHED, StoreError
+from .stores import FINISHED, StoreError, redact
 from .terminal import MAX_LINES, palette_css, render
 
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
@@ -27,10 +29,12 @@ _OFFSET = re.compile(r"[0-9]{1,18}\Z")
 FORMATS = ("html", "text", "json", "stream", "events")
 _FILENAME_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
 _CSP = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+_LOCATION_SAFE = "/?&=%+:@!$'()*,;~"  # kept as they are in a Location; anything else is %-escaped
 POLL_INTERVAL = 0.1  # how often a stream looks for new output
 KEEPALIVE = 5.0  # seconds of silence after which an event stream sends a comment
 
 Query = Dict[str, List[str]]
+log = logging.getLogger("web_background")
 
 
 # -- answers ------------------------------------------------------------------------
@@ -50,17 +54,74 @@ def error(status: str, message: str, headers: Optional[Dict[str, str]] = None) -
     return web.HTTPError(status, {}, message + "\n")
 
 
-def see_other(url: str) -> web.HTTPError:
-    """``303 See Other`` to ``url`` (a path below the app's home, as web.changequery
-    gives) as a path-absolute Location, which the browser resolves against the URL it
-    asked for.  web.seeother's absolute URL is built from the Host header, which a
-    proxy may pass without its port (Debian's uwsgi_params and fastcgi_params say
-    $host) or with the wrong scheme (TLS ended at the proxy)."""
-    return web.HTTPError("303 See Other", {"Content-Type": "text/html", "Location": web.ctx.homepath + url}, "")
+def see_other(target: str) -> web.HTTPError:
+    """``303 See Other`` to ``target``: ``"?query"`` (this same URL with another
+    query) or ``"/path"`` below the app's home, sent relative (no scheme or host),
+    which the browser resolves against the URL it asked for.  web.seeother's
+    absolute URL is built from the Host header, which a proxy may pass without its
+    port (Debian's uwsgi_params and fastcgi_params say $host) or with the wrong
+    scheme (TLS ended at the proxy).  The Location never leaves the site: control
+    characters, backslashes and non-ASCII are %-escaped, and a path never starts
+    with ``//`` (a browser reads ``//x`` and ``/\\x`` as host x)."""
+    location = quote(target if target.startswith("?") else web.ctx.homepath + target, safe=_LOCATION_SAFE)
+    if location.startswith("/"):
+        location = "/" + location.lstrip("/")
+    safe_headers(**{"Content-Type": "text/html", "Location": location})
+    return web.HTTPError("303 See Other", {}, "")
 
 
-def _unavailable(e: Exception) -> web.HTTPError:
-    return error("503 Service Unavailable", "The job store is unavailable: %s" % e, {"Retry-After": "2"})
+def see_this_page(**changes: Optional[str]) -> web.HTTPError:
+    """``303`` to the URL asked for with these query parameters set (None:
+    dropped): a query-only Location, so the path is exactly the browser's own."""
+    query = parse_qs(web.ctx.env.get("QUERY_STRING", ""), keep_blank_values=True)
+    for name, value in changes.items():
+        if value is None:
+            query.pop(name, None)
+        else:
+            query[name] = [value]
+    return see_other("?" + urlencode(query, doseq=True))
+
+
+def store_unavailable(e: Exception) -> web.HTTPError:
+    """``503`` with a fixed short body for a store that failed; what failed goes
+    to the server's log only (with passwords and tokens redacted), never to the
+    client: a store URL holds a password, a SQLite path the server's layout."""
+    log.error("the job store is unavailable: %s", redact(str(e)))
+    return error("503 Service Unavailable", "The job store is unavailable; try again shortly.", {"Retry-After": "2"})
+
+
+def _own_origins() -> Tuple[str, ...]:
+    """This request's own scheme://host[:port]; with a ``Host`` that lacks the
+    port (nginx's Debian uwsgi_params and fastcgi_params pass $host), also the
+    one with the port the server listens on."""
+    own = web.ctx.homedomain.lower()
+    port = web.ctx.env.get("SERVER_PORT")
+    if re.search(r":[0-9]+\Z", own) or not port or port == {"http": "80", "https": "443"}.get(web.ctx.protocol):
+        return (own,)
+    return own, "%s:%s" % (own, port)
+
+
+def same_origin() -> bool:
+    """The request comes from a page of this site: its ``Origin`` (or, without
+    one, its ``Referer``'s origin) is this request's own (see ``_own_origins``)."""
+    env = web.ctx.env
+    origin = env.get("HTTP_ORIGIN")
+    if origin is None:
+        referer = env.get("HTTP_REFERER")
+        if not referer:
+            return False
+        try:
+            parts = urlsplit(referer)
+        except ValueError:
+            return False
+        origin = "%s://%s" % (parts.scheme, parts.netloc.rsplit("@", 1)[-1])
+    return origin.lower() in _own_origins()
+
+
+def check_same_origin() -> None:
+    """403 for a POST that another site's page may have made a browser send."""
+    if not same_origin():
+        raise error("403 Forbidden", "Forbidden: not from this site (Origin or Referer).")
 
 
 def _accepts(media_type: str) -> bool:
@@ -101,7 +162,7 @@ def _job(job_id: Optional[str], owner: Optional[str]) -> Dict[str, Any]:
     try:
         record = _runner().record(job_id) if job_id and JOB_ID.match(job_id) else None
     except StoreError as e:
-        raise _unavailable(e)
+        raise store_unavailable(e)
     if record is None or not _owned_by(record, owner):
         raise error("404 Not Found", "No such job.")
     return record
@@ -134,7 +195,7 @@ def serve(query: Query, owner: Optional[str]) -> Union[str, Iterator[bytes]]:
     try:
         got = _runner().store.read(record["id"], 0 if fmt == "html" else offset)
     except StoreError as e:
-        raise _unavailable(e)
+        raise store_unavailable(e)
     if got is None:
         raise error("404 Not Found", "No such job.")
     text, end, cut = got
@@ -254,16 +315,18 @@ def _stream_body(job_id: str, offset: int, events: bool, multithread: bool) -> I
 
 
 def cancel(query: Query, owner: Optional[str]) -> str:
-    """Cancel a job (a POST, never a GET); 303 back to its page, or JSON."""
+    """Cancel a job (a POST from this site's pages, never a GET); 303 back to its
+    page, or JSON."""
+    check_same_origin()
     record = _job(_one(query, "_t"), owner)
     try:
         cancelled = _runner().cancel(record["id"])
     except StoreError as e:
-        raise _unavailable(e)
+        raise store_unavailable(e)
     if _accepts("application/json") or _one(query, "_format") == "json":
         safe_headers(**{"Content-Type": "application/json"})
         return json.dumps({"id": record["id"], "cancelled": cancelled})
-    raise see_other(web.changequery(_action=None, _format=None))
+    raise see_this_page(_action=None, _format=None)
 
 
 # -- the page -------------------------------------------------------------------------

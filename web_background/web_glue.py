@@ -5,6 +5,7 @@ With ``responses`` (how a job is served), the only code that touches
 """
 
 import functools
+import json
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, overload
@@ -146,11 +147,12 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
         job_key = key(*args, **kwargs) if callable(key) else key
         if job_key is not None and not isinstance(job_key, str):
             raise TypeError("the key of a job must be a string, not %r" % (job_key,))
+        owner = state.owner if state is not None else None
         job_id, new = jobs_runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx,
                                         executor=executor, queue=queue, timeout=timeout, retries=retries,
-                                        retry_delay=retry_delay, backoff=backoff, key=job_key,
-                                        owner=state.owner if state is not None else None,
-                                        call=jobs.saved_call(func, args, kwargs))
+                                        retry_delay=retry_delay, backoff=backoff,
+                                        key=None if job_key is None else _held_key(job_key, owner),
+                                        owner=owner, call=jobs.saved_call(func, args, kwargs))
         job = Job(job_id, jobs_runner)
         if first is not None:
             first.job, first.new = job, new
@@ -160,6 +162,15 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
 
 
 background.threaddb = threaddb  # type: ignore[attr-defined]
+
+
+def _held_key(key: str, owner: Optional[str]) -> str:
+    """The key as the store holds it: one per owner when the job has one (another
+    owner's job is never the answer, nor revealed), else the key itself.  A NUL
+    first never starts a key as written, so the two kinds never meet."""
+    if owner is None and not key.startswith("\0"):
+        return key
+    return "\0" + json.dumps([key] if owner is None else [owner, key])
 
 
 # -- @backgrounder -------------------------------------------------------------
@@ -214,8 +225,7 @@ class _Handler:
             raise responses.error("503 Service Unavailable", "Too many jobs are waiting; try again shortly.",
                                   {"Retry-After": "5"})
         except StoreError as e:
-            raise responses.error("503 Service Unavailable", "The job store is unavailable: %s" % e,
-                                  {"Retry-After": "5"})
+            raise responses.store_unavailable(e)
         finally:
             _request.state = None
             capture.unroute()
@@ -224,7 +234,7 @@ class _Handler:
             else:  # no job of its own: the prints go where they would have gone
                 print(state.sink.drain(), end="")
         if state.job is not None:
-            raise responses.see_other(web.changequery(_t=state.job.id))
+            raise responses.see_this_page(_t=state.job.id)
         return result
 
 
@@ -241,7 +251,8 @@ class _CancelOnly:
             if _is_cancel(query):
                 return responses.cancel(query, _identity(self.owner))
             if self.post is None:
-                raise web.nomethod(cls=cls)
+                allow = ", ".join(m for m in ("GET", "HEAD", "POST", "PUT", "DELETE") if hasattr(cls, m))
+                raise responses.error("405 Method Not Allowed", "Method not allowed.", {"Allow": allow})
             return self.post.__get__(obj, cls)(*args, **kwargs)
 
         return post

@@ -104,9 +104,10 @@ def running(jobs, gate):
 
 
 def call(jobs, path, method="GET", headers=None):
-    """One in-process request; checks what holds for every answer, whatever was asked."""
+    """One in-process request (from a page of the site: app.request's own Origin, which
+    a cancel needs); checks what holds for every answer, whatever was asked."""
     try:
-        response = app.request(path, method=method, headers=headers or {})
+        response = app.request(path, method=method, headers=dict({"Origin": "http://0.0.0.0:8080"}, **(headers or {})))
     except Exception as e:  # web.py let it escape (a stream's body raised): a crash on the server
         raise AssertionError("%s %.300r %r raised %r" % (method, path, headers, e)) from e
     code = int(response.status.split()[0])

@@ -32,7 +32,26 @@ FINISHED = frozenset(s.value for s in JobStatus) - {"queued", "running"}
 
 
 class StoreError(Exception):
-    """The store cannot be reached or used (a clear message says why)."""
+    """The store cannot be reached or used (a clear message says why, with any
+    password or token of a URL in it redacted: see ``redact``)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+
+
+# scheme://user:password@host, scheme://token@host; ?password=..., &token=...
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s]*)@")
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:password|passwd|pass|pwd|token|secret|auth|api_?key|access_?key)=)[^&#\s]*")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password (or token) of every URL in it, and query
+    parameters that carry secrets, replaced by ``***``; for logs and messages."""
+    def userinfo(m: "re.Match[str]") -> str:
+        user, colon, _ = m.group(2).partition(":")
+        return m.group(1) + (user + ":***" if colon else "***") + "@"
+
+    return _SECRET_PARAM.sub(r"\1***", _URL_USERINFO.sub(userinfo, text))
 
 
 class Store:

@@ -50,13 +50,15 @@ class SQLiteStore(Store):
             raise StoreError("no SQLite job database at %s" % self.path)
         self._local = threading.local()
         try:
+            if create:
+                _create_private(self.path)
             conn = sqlite3.connect(self.path, timeout=10)
             try:
                 conn.executescript(_SCHEMA)
                 conn.execute("PRAGMA journal_mode=WAL")
             finally:
                 conn.close()  # this process's real connections open lazily
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StoreError("cannot use %s as a SQLite job database: %s" % (self.path, e)) from None
 
     def _conn(self) -> sqlite3.Connection:
@@ -180,6 +182,16 @@ class SQLiteStore(Store):
                     "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status IN %s "
                     "ORDER BY finished LIMIT ?)" % _FINISHED_SQL, (over,)).rowcount
         return dropped
+
+
+def _create_private(path: str) -> None:
+    """Create a missing database file readable and writable by its owner only
+    (SQLite creates its -wal and -shm with the same mode); an existing file is
+    left as it is."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 class _Transaction:
