@@ -41,7 +41,8 @@ class StoreError(Exception):
 
 # scheme://user:password@host, scheme://token@host; ?password=..., &token=...
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s]*)@")
-_SECRET_PARAM = re.compile(r"(?i)([?&;](?:password|passwd|pass|pwd|token|secret|auth|api_?key|access_?key)=)[^&#\s]*")
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:password|passwd|pass|pwd|token|secret|auth|api_?key|access_?key)=)"
+                           r"[^&#\s]*?(?=[:,;.)]?(?:[\s&#]|\Z))")  # the value, without a ':' that follows it
 
 
 def redact(text: str) -> str:
