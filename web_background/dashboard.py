@@ -62,10 +62,11 @@ def dashboard(allow: Optional[Callable[[], Any]] = None,
     Purge; mount it under a prefix: ``urls = ("/jobs", dashboard(...), ...)``.
 
     ``allow``: a callable deciding per request (truthy: served, else ``403``);
-    without ``allow`` and ``owner`` only local requests are served (see
-    ``is_local``).  ``owner``: a callable giving the requester's identity, as
-    ``@backgrounder(owner=...)`` takes: the dashboard then shows exactly the
-    jobs that owner started and acts on them only (another's job is ``404``).
+    without ``allow`` and ``owner`` only local requests are served (from a
+    loopback address, through no proxy, to a loopback name).  ``owner``: a
+    callable giving the requester's identity, as ``@backgrounder(owner=...)``
+    takes: the dashboard then shows exactly the jobs that owner started and
+    acts on them only (another's job is ``404``).
     Both given: both apply.
     """
     board = _Board(allow, owner)
@@ -130,7 +131,7 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
-def is_local(env: Dict[str, Any]) -> bool:
+def _is_local(env: Dict[str, Any]) -> bool:
     """The request was made on this machine, to this machine by a loopback name:
     from a loopback address, through no proxy (none of ``PROXY_HEADERS``), with
     ``Host`` localhost, 127.0.0.1 or [::1] (any port; another name is DNS
@@ -174,7 +175,7 @@ class _Board:
         if self.allow is not None:
             if not self.allow():
                 raise responses.error("403 Forbidden", "Forbidden: you may not see these jobs.")
-        elif self.owner is None and not is_local(web.ctx.env):
+        elif self.owner is None and not _is_local(web.ctx.env):
             raise responses.error("403 Forbidden", "Forbidden: this dashboard serves local requests only; "
                                   "pass dashboard(allow=...) to serve others.")
 

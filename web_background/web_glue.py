@@ -166,8 +166,8 @@ background.threaddb = threaddb  # type: ignore[attr-defined]
 
 def _held_key(key: str, owner: Optional[str]) -> str:
     """The key as the store holds it: one per owner when the job has one (another
-    owner's job is never the answer, nor revealed), else the key itself.  A NUL
-    first never starts a key as written, so the two kinds never meet."""
+    owner's job is never the answer, nor revealed), else the key itself; a key
+    held as written never starts with NUL, so the two kinds never meet."""
     if owner is None and not key.startswith("\0"):
         return key
     return "\0" + json.dumps([key] if owner is None else [owner, key])
