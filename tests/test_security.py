@@ -132,6 +132,19 @@ def test_a_cancel_from_a_page_of_the_site_is_taken(where, headers):
     assert job.wait(10) and job.status == "cancelled"
 
 
+@pytest.mark.stores("memory")
+def test_behind_a_proxy_that_passes_host_without_its_port_the_servers_port_completes_the_origin():
+    """nginx's Debian uwsgi_params and fastcgi_params pass $host: 127.0.0.1 for a browser at 127.0.0.1:8080."""
+    job = sleeping_job()
+    path = "/anything?_t=%s&_action=cancel" % job.id
+    for origin in ("http://127.0.0.1:9999", "http://127.0.0.1:80", "http://evil.example:8080"):
+        response = app.request(path, "POST", headers={"Origin": origin}, host="127.0.0.1", env={"SERVER_PORT": "8080"})
+        assert response.status == "403 Forbidden", origin
+    response = app.request(path, "POST", headers={"Origin": SITE}, host="127.0.0.1", env={"SERVER_PORT": "8080"})
+    assert response.status == "303 See Other"
+    assert job.wait(10) and job.status == "cancelled"
+
+
 # -- 4. keys are per owner --------------------------------------------------------------------------
 
 

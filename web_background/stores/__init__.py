@@ -36,7 +36,7 @@ class StoreError(Exception):
     password or token of a URL in it redacted: see ``redact``)."""
 
     def __init__(self, *args: Any) -> None:
-        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+        super().__init__(*(redact(str(a)) for a in args))
 
 
 # scheme://user:password@host, scheme://token@host; ?password=..., &token=...
