@@ -7,8 +7,7 @@ gunicorn --chdir tests security_app:application  any WSGI server
 - ``/jobs``: ``dashboard()``, with neither ``allow`` nor ``owner`` (local requests only);
 - ``/plain``: a plain answer (servers are ready when it answers);
 - ``/sleep``: starts a job that runs until it is cancelled (at most 60 s);
-- ``/mine``: starts a keyed job bound to the user (header ``X-User``), held until released;
-- ``/release``: lets the held jobs end;
+- ``/mine``: starts a keyed job bound to the user (header ``X-User``), held until ``held`` is set;
 - any other path (``/(.*)``): a ``@backgrounder`` handler starting a short job.
 The store comes from WEB_BACKGROUND_STORE (memory:// when unset).
 """
@@ -24,7 +23,6 @@ urls = (
     "/plain", "plain",
     "/sleep", "sleep",
     "/mine", "mine",
-    "/release", "release",
     "/(.*)", "anywhere",
 )
 
@@ -75,12 +73,6 @@ class mine:
 @background(key="nightly-report")
 def report():
     held.wait(30)
-
-
-class release:
-    def GET(self):
-        held.set()
-        return "released"
 
 
 app = web.application(urls, globals(), autoreload=False)

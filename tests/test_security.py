@@ -459,6 +459,17 @@ def test_behind_nginx_the_default_dashboard_is_403_to_every_client(sites):
     assert status == 200 and json.loads(body)["status"] == "running" and not json.loads(body)["cancel_requested"]
 
 
+@pytest.mark.stores("memory")
+def test_on_web_pys_own_server_a_rebound_host_is_403_and_a_loopback_one_is_served(sites):
+    url = sites("webpy")[0]
+    port = urlsplit(url).port
+    for host in ("rebind.attacker.example:%d" % port, "localhost.attacker.example:%d" % port):
+        status, _, body = raw(url, "GET", "/jobs/?_format=json", {"Host": host})
+        assert status == 403 and b"allow" in body, host
+    for host in ("127.0.0.1:%d" % port, "localhost:%d" % port):
+        assert raw(url, "GET", "/jobs/?_format=json", {"Host": host})[0] == 200, host
+
+
 # -- 2 in a browser: Chromium follows a crafted link and stays on the site ------------------------------
 
 

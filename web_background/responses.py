@@ -101,7 +101,7 @@ def _own_origins() -> Tuple[str, ...]:
     return own, "%s:%s" % (own, port)
 
 
-def same_origin() -> bool:
+def _same_origin() -> bool:
     """The request comes from a page of this site: its ``Origin`` (or, without
     one, its ``Referer``'s origin) is this request's own (see ``_own_origins``)."""
     env = web.ctx.env
@@ -120,7 +120,7 @@ def same_origin() -> bool:
 
 def check_same_origin() -> None:
     """403 for a POST that another site's page may have made a browser send."""
-    if not same_origin():
+    if not _same_origin():
         raise error("403 Forbidden", "Forbidden: not from this site (Origin or Referer).")
 
 
