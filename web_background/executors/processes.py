@@ -21,13 +21,13 @@ import signal
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple, Type
 
 from ..capture import Cancelled
 from ..stores import JobStatus
 from . import STOP_SIGNALS, Executor, check_pickles, function_ref
 from ._channel import Frames, message as channel_message
-from ._child import frame
+from ._child import FLUSH, frame
 from ._forkserver import ForkServer, fork_server, replace_fork_server
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class _Proc:
         self.launched = self.last_ctl = time.monotonic()
         self.end: Optional[Tuple[str, bytes, Optional[str]]] = None
         self.end_size = 0
+        self.unflushed = 0  # characters of output since the last trim
         self.exit: Optional[int] = None
         self.exited_at: Optional[float] = None
         self.out_open = self.ctl_open = True
@@ -88,6 +89,7 @@ class ProcessExecutor(Executor):
         self._closed = False
         self._selector: Optional[selectors.BaseSelector] = None
         self._wake: Tuple[int, int] = (-1, -1)
+        self._drains: List[threading.Event] = []  # callers of drain(), waiting
 
     def prepare(self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                 ctx: Optional[Dict[str, Any]], queue: Optional[str]) -> Any:
@@ -135,6 +137,14 @@ class ProcessExecutor(Executor):
                 pass
             return True
 
+    def drain(self, timeout: float) -> None:
+        if self._pid != os.getpid():
+            return
+        drained = threading.Event()
+        self._drains.append(drained)
+        self._poke()
+        drained.wait(timeout)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -178,6 +188,8 @@ class ProcessExecutor(Executor):
                         pass
                 else:
                     key.data()
+            if self._drains:
+                self._drain(selector)
             for proc in list(self._procs.values()):
                 if proc.pid is None and time.monotonic() - proc.launched >= LAUNCH_TIMEOUT:
                     self._launch_failed(proc)
@@ -186,6 +198,19 @@ class ProcessExecutor(Executor):
         selector.close()
         for fd in self._wake:
             os.close(fd)
+
+    def _drain(self, selector: selectors.BaseSelector) -> None:
+        """Read every job's output until none is waiting (their processes flush
+        Python's buffers every ``_child.FLUSH``: wait for that first)."""
+        time.sleep(3 * FLUSH)
+        for _ in range(1000):
+            ready = [key for key, _ in selector.select(0) if key.data is not None]
+            if not ready:
+                break
+            for key in ready:
+                key.data()
+        while self._drains:
+            self._drains.pop().set()
 
     def _launch_waiting(self) -> None:
         while True:
@@ -236,8 +261,24 @@ class ProcessExecutor(Executor):
             text = proc.decoder.decode(data)
             if text:
                 proc.write(text)
+                proc.unflushed += len(text)
+                if proc.unflushed > self.runner.store.max_output:
+                    self._cut(proc)
             return
         self._close_output(proc)
+
+    def _cut(self, proc: _Proc) -> None:
+        """Keep only the newest ``max_output`` of the job's unflushed output (the
+        store would cut the rest): memory stays bounded however fast it prints.
+        This thread is the sink's only writer, so the kept part goes back in order."""
+        proc.unflushed = 0
+        kept = proc.running.sink.drain()
+        over = len(kept) - self.runner.store.max_output
+        if over > 0:
+            proc.running.cuts.append(over)  # counted by the next flush, before what it drains
+            kept = kept[over:]
+        if kept:
+            proc.write(kept)
 
     def _close_output(self, proc: _Proc) -> None:
         if not proc.out_open:
