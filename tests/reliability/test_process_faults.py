@@ -150,3 +150,31 @@ def test_a_launch_past_its_deadline_fails_and_the_fork_server_is_replaced(tmp_pa
     wait_for(lambda: gone(server.process.pid), timeout=3)
     after = faultjobs.waits_for("/")
     assert after.wait(10) and after.status == "done"
+
+
+def test_a_big_result_comes_back_whole():
+    job = faultjobs.returns_big(20_000_000)
+    assert job.wait(30) and job.status == "done", job.error
+    assert job.result == b"r" * 20_000_000
+
+
+def test_a_result_that_does_not_pickle_keeps_its_repr():
+    job = faultjobs.returns_unpicklable(True)
+    assert job.wait(10) and job.status == "done", job.error
+    assert job.result == "<NoPickle, but a repr>"
+    assert job.output == "returning\n"
+
+
+def test_a_result_with_no_working_repr_gets_a_placeholder_naming_its_type():
+    job = faultjobs.returns_unpicklable(False)
+    assert job.wait(10) and job.status == "done", job.error
+    assert "faultjobs.NoRepr" in job.result
+    assert job.output == "returning\n"  # none of the package's own tracebacks
+
+
+def test_a_process_job_that_catches_its_cancel_ends_cancelled_with_its_result(tmp_path):
+    job = faultjobs.catches_cancel(str(tmp_path / "never"))
+    pid_of(job)
+    assert job.cancel()
+    assert job.wait(10) and job.status == "cancelled"
+    assert job.result == "cleaned" and job.output.endswith("cleaning up\n")
