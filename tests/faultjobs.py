@@ -92,3 +92,29 @@ def prints_megabytes(megabytes):
 @background(executor="processes", timeout=1)
 def waits_with_a_timeout(path):
     wait_for_file(path)
+
+
+def _through_an_outage(gates, flush):
+    """Prints 10 lines, waits for ``gates/full``; prints 50 more (the store refuses
+    them), says so in ``gates/printed``, waits for ``gates/freed``; prints 10 more."""
+    for i in range(10):
+        print("line %03d" % i, flush=flush)
+    wait_for_file(os.path.join(gates, "full"))
+    for i in range(10, 60):
+        print("line %03d" % i, flush=flush)
+        time.sleep(0.005)
+    open(os.path.join(gates, "printed"), "w").close()
+    wait_for_file(os.path.join(gates, "freed"))
+    for i in range(60, 70):
+        print("line %03d" % i, flush=flush)
+    return 70
+
+
+@background
+def outage_in_a_thread(gates, flush):
+    return _through_an_outage(gates, flush)
+
+
+@background(executor="processes")
+def outage_in_a_process(gates, flush):
+    return _through_an_outage(gates, flush)
