@@ -118,3 +118,22 @@ def outage_in_a_thread(gates, flush):
 @background(executor="processes")
 def outage_in_a_process(gates, flush):
     return _through_an_outage(gates, flush)
+
+
+def _counts(counter):
+    """Prints numbered lines; after each, its number goes into the file ``counter``."""
+    fd = os.open(counter, os.O_WRONLY | os.O_CREAT)
+    for i in range(60000):
+        print("line %06d" % i)
+        os.pwrite(fd, b"%06d" % i, 0)
+        time.sleep(0.001)
+
+
+@background
+def counts_in_a_thread(counter):
+    _counts(counter)
+
+
+@background(executor="processes")
+def counts_in_a_process(counter):
+    _counts(counter)
