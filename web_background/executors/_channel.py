@@ -34,7 +34,7 @@ class Frames:
             if self._got < len(self._body):
                 return []
             body, self._body = self._body, None
-            return [bytes(body)] if len(body) < CHUNK else [body]  # type: ignore[list-item]
+            return [body]  # type: ignore[list-item]  (a bytearray: pickle reads it as it is)
         data = self.sock.recv(CHUNK)
         if not data:
             return None

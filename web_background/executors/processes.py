@@ -51,7 +51,8 @@ class _Proc:
         self.signal: Optional[int] = None  # a signal asked for before the pid was known
         self.frames = Frames(ctl)
         self.launched = self.last_ctl = time.monotonic()
-        self.end: Optional[Tuple[str, bytes, Optional[str]]] = None
+        self.ending: Optional[Tuple[str, Optional[str]]] = None  # the end's status and error, before its result
+        self.end: Optional[Tuple[str, bytes, Optional[str]]] = None  # (status, the result's pickle, error)
         self.end_size = 0
         self.unflushed = 0  # characters of output since the last trim
         self.exit: Optional[int] = None
@@ -305,10 +306,10 @@ class ProcessExecutor(Executor):
                 proc.exited_at = time.monotonic()
             return
         for data in frames:
-            message = channel_message(data)
-            if message[0] == "end":
-                proc.end_size = len(data)
-            self._on_message(proc, message)
+            if proc.ending is not None:  # the frame after the end: its result's pickle
+                proc.end, proc.end_size, proc.ending = (proc.ending[0], data, proc.ending[1]), len(data), None
+                continue
+            self._on_message(proc, channel_message(data))
 
     def _close_control(self, proc: _Proc) -> None:
         if proc.ctl_open:
@@ -331,7 +332,7 @@ class ProcessExecutor(Executor):
         elif kind == "progress":
             proc.running.progress = message[1]
         elif kind == "end":
-            proc.end = message[1:]
+            proc.ending = message[1:]  # (status, error); its result comes next
         elif kind == "exit":
             proc.exit, proc.exited_at = message[1], time.monotonic()
         elif kind == "bad":
