@@ -6,7 +6,6 @@ the web process's peak RSS growth (``VmHWM`` after ``/proc/self/clear_refs``)
 while a process job prints 200 MB with ``max_output`` = 1 MB, vs ``max_output``
 itself (target: at most a few times it, not the 200 MB)."""
 
-import os
 import pickle
 import statistics
 import time

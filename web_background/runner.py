@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple, Type
 
-from . import capture, executors, shutdown
+from . import capture, executors, output, shutdown
 from .capture import Cancelled, Sink, TimedOut
 from .executors import Executor
 from .maintenance import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, TICK, maintain  # noqa: F401
@@ -167,7 +167,7 @@ class _Runner:
             try:
                 record = self.store.get(running.id)
             except StoreError as e:  # the store is away: the job runs, its cancel flag is read later
-                self.store_trouble(running, e)
+                output.trouble(running, e)
                 record = {"cancel": False}
         if record is None or record["cancel"] or running.stopping is not None:
             self.finish(running, JobStatus.CANCELLED)
@@ -178,7 +178,7 @@ class _Runner:
             self.store.update(running.id, status=JobStatus.RUNNING.value, started=now, heartbeat=now,
                               runner=_process_name())
         except StoreError as e:  # its end says how it went, once the store is back
-            self.store_trouble(running, e)
+            output.trouble(running, e)
         if running.timeout:
             running.deadline = time.monotonic() + running.timeout
         return True
@@ -251,7 +251,7 @@ class _Runner:
         try:
             self._write_end(running)
         except Exception as e:  # the maintenance thread retries until the store takes it
-            self.store_trouble(running, e)
+            output.trouble(running, e)
 
     def _retry(self, running: _Running, error: Optional[str]) -> None:
         """An attempt failed and attempts are left: the job waits ``queued`` for the next."""
@@ -264,7 +264,7 @@ class _Runner:
             self.store.update(running.id, status=JobStatus.QUEUED.value, attempt=running.attempt, error=error,
                               heartbeat=time.time())
         except Exception as e:  # the next attempt goes ahead; the store is told at its next write
-            self.store_trouble(running, e)
+            output.trouble(running, e)
         running.retry_at = time.monotonic() + delay
         self._wake.set()
 
@@ -324,54 +324,12 @@ class _Runner:
         try:
             self.flush(running)
         except Exception as e:
-            self.store_trouble(running, e)
+            output.trouble(running, e)
             self._wake.set()
 
-    def store_trouble(self, running: _Running, e: Exception) -> None:
-        """Log that the store refused a write for this job, once until it takes one again."""
-        if not running.store_failing:
-            running.store_failing = True
-            log.error("job %s: could not write its output yet (kept in memory, up to max_output, and written "
-                      "once the store is back): %s", running.id, e)
-
-    def trim(self, running: _Running) -> None:
-        """Keep at most ``max_output`` of what the job wrote and the store has not
-        taken yet, counting the rest as cut: a fast writer's output in memory stays bounded."""
-        with running.flush_lock:
-            self._count_cuts(running)
-            text = running.pending + running.sink.drain()
-            over = max(0, len(text) - self.store.max_output)
-            running.pending, running.skipped = text[over:], running.skipped + over
-
-    def _count_cuts(self, running: _Running) -> None:
-        """Output the job's collector cut (``running.cuts``) came after ``pending``
-        and before what the sink holds now: ``pending`` is past ``max_output`` too."""
-        cut = 0
-        while running.cuts:
-            cut += running.cuts.pop()
-        if cut:
-            running.pending, running.skipped = "", running.skipped + len(running.pending) + cut
-
     def flush(self, running: _Running) -> None:
-        """Move what the job wrote since the last flush into the store (what the
-        store refuses stays in ``pending``, at most ``max_output`` of it)."""
-        with running.flush_lock:
-            running.flushed = time.monotonic()
-            self._count_cuts(running)
-            text = running.pending + running.sink.drain()
-            over = max(0, len(text) - self.store.max_output)  # only the newest part can be kept
-            if text or running.skipped:
-                running.pending, running.skipped = text[over:], running.skipped + over
-                self.store.append(running.id, running.pending, running.skipped)
-                running.pending, running.skipped = "", 0
-            progress = running.progress
-            if progress is not None:
-                self.store.update(running.id, progress=progress)
-                if running.progress is progress:
-                    running.progress = None
-            if running.store_failing:
-                running.store_failing = False
-                log.warning("job %s: the store takes its output again", running.id)
+        """Move what the job wrote since the last flush into the store (see ``output``)."""
+        output.flush(self.store, running)
 
     def flush_sink(self, job_id: str, sink: Sink) -> None:
         """Flush a sink whose job may have ended (a handler printing late)."""
@@ -388,7 +346,7 @@ class _Runner:
             try:
                 self.flush(running)
             except StoreError as e:  # a store that cannot write may still read: answer what it has
-                self.store_trouble(running, e)
+                output.trouble(running, e)
         record = self.store.get(job_id)
         if record is None or self._expired(record):
             return None
@@ -475,7 +433,7 @@ class _Runner:
             try:
                 self._write_end(running)
             except Exception as e:
-                self.store_trouble(running, e)
+                output.trouble(running, e)
 
     def close(self) -> None:
         self._closed.set()

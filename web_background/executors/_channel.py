@@ -1,13 +1,19 @@
-"""The web process's end of one job's control socket: the frames its process
-sends (``_child.frame``: a 4-byte length, then a pickle), read in time linear in
+"""The web process's end of one job's process (``JobProcess``) and of its control
+socket: the frames its process sends (``_child.frame``: a 4-byte length, then a pickle), read in time linear in
 their size, one bounded read per call, so that a big result never stalls the
 thread that also reads every other job's output."""
 
+import codecs
 import pickle
 import socket
-from typing import Any, List, Optional
+import time
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ._child import FRAME
+
+if TYPE_CHECKING:
+    from ..running import _Running
+    from ._forkserver import ForkServer
 
 CHUNK = 1 << 16  # bytes read at once for small frames
 BIG_CHUNK = 1 << 22  # bytes read at once into a big frame's own buffer
@@ -65,3 +71,33 @@ def message(data: bytes) -> Any:
         return pickle.loads(data)
     except Exception as e:
         return ("bad", "%s: %s" % (type(e).__name__, e))
+
+
+def result_of(payload: bytes) -> Any:
+    """The result a job's end carried; a placeholder saying why when it does not unpickle here."""
+    try:
+        return pickle.loads(payload)
+    except Exception as e:
+        return "<a result that could not be unpickled in the web process: %s: %s>" % (type(e).__name__, e)
+
+
+class JobProcess:
+    """One job's process, as the web process's collecting thread sees it: its channel,
+    its output pipe, its pidfd, what it said."""
+
+    def __init__(self, running: "_Running", out: int, ctl: socket.socket, server: "ForkServer") -> None:
+        self.running, self.out, self.ctl, self.server = running, out, ctl, server
+        self.write = running.sink.writer(cancellable=False)
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.pid: Optional[int] = None
+        self.pidfd: Optional[int] = None  # readable once the process has exited, whatever its fork server does
+        self.signal: Optional[int] = None  # a signal asked for before the pid was known
+        self.frames = Frames(ctl)
+        self.launched = self.last_ctl = time.monotonic()
+        self.ending: Optional[Tuple[str, Optional[str]]] = None  # the end's status and error, before its result
+        self.end: Optional[Tuple[str, bytes, Optional[str]]] = None  # (status, the result's pickle, error)
+        self.end_size = 0
+        self.unflushed = 0  # characters of output since the last trim
+        self.exit: Optional[int] = None
+        self.exited_at: Optional[float] = None
+        self.out_open = self.ctl_open = True

@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -37,6 +38,7 @@ from ._child import frame
 # -- in the web process ------------------------------------------------------
 
 SEND_TIMEOUT = 1.0  # seconds a start may wait on the fork server's socket (a stopped server fills it)
+READY = b"ready"  # what the server sends, once, when it has imported the app's modules
 
 
 def _python() -> str:
@@ -101,6 +103,7 @@ class ForkServer:
                                             start_new_session=True)
         ours.settimeout(SEND_TIMEOUT)  # a stopped server fills the socket: a start must not hang on it
         self.socket = ours
+        self.ready_at: Optional[float] = None  # time.monotonic() when it said it had imported the app
         self.pid = os.getpid()
 
     def fork(self, job_id: str, nice: int, fds: List[int]) -> None:
@@ -115,6 +118,16 @@ class ForkServer:
             pass
         self.socket.close()
         self.process.wait()
+
+    def ready_since(self) -> Optional[float]:
+        """When the server said it is ready (its imports done), or None: not yet."""
+        if self.ready_at is None:
+            try:
+                if self.socket.recv(16, socket.MSG_DONTWAIT) == READY:
+                    self.ready_at = time.monotonic()
+            except OSError:  # nothing yet (or closed)
+                pass
+        return self.ready_at
 
     def alive(self) -> bool:
         return self.pid == os.getpid() and self.process.poll() is None
@@ -345,6 +358,7 @@ def main() -> None:
     _preload(spec)
     from . import _child  # noqa: F401  (imported once here rather than in every child)
 
+    server.send(READY)  # the web process's launch deadlines count from here, not from a slow import
     serve(server)
 
 

@@ -11,11 +11,9 @@ every job's output pipe and control socket: output goes into the job's sink
 runner; a crash ends the job ``failed`` with what killed it, output kept.
 """
 
-import codecs
 import collections
 import logging
 import os
-import pickle
 import selectors
 import signal
 import socket
@@ -26,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tu
 from ..capture import Cancelled
 from ..stores import JobStatus
 from . import STOP_SIGNALS, Executor, check_pickles, function_ref
-from ._channel import Frames, message as channel_message
+from ._channel import JobProcess, message as channel_message, result_of
 from ._child import FLUSH, frame
-from ._forkserver import ForkServer, fork_server, replace_fork_server
+from ._forkserver import fork_server, replace_fork_server
 
 if TYPE_CHECKING:
     from ..runner import _Running
@@ -36,28 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("web_background")
 DRAIN = 0.5  # seconds to wait for the last output after a job's process has exited
 LAUNCH_TIMEOUT = 10.0  # seconds a job's process may take to start before the job fails and the fork server is replaced
+PRELOAD_TIMEOUT = 300.0  # the same, while a new fork server still imports the app's modules
 BIG_END = 1 << 20  # bytes of a job's end above which it is recorded by a thread of its own (not the collector)
-
-
-class _Proc:
-    """One job's process, as the collecting thread sees it."""
-
-    def __init__(self, running: "_Running", out: int, ctl: socket.socket, server: ForkServer) -> None:
-        self.running, self.out, self.ctl, self.server = running, out, ctl, server
-        self.write = running.sink.writer(cancellable=False)
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.pid: Optional[int] = None
-        self.pidfd: Optional[int] = None  # readable once the process has exited, whatever its fork server does
-        self.signal: Optional[int] = None  # a signal asked for before the pid was known
-        self.frames = Frames(ctl)
-        self.launched = self.last_ctl = time.monotonic()
-        self.ending: Optional[Tuple[str, Optional[str]]] = None  # the end's status and error, before its result
-        self.end: Optional[Tuple[str, bytes, Optional[str]]] = None  # (status, the result's pickle, error)
-        self.end_size = 0
-        self.unflushed = 0  # characters of output since the last trim
-        self.exit: Optional[int] = None
-        self.exited_at: Optional[float] = None
-        self.out_open = self.ctl_open = True
 
 
 def _crash(code: Optional[int]) -> str:
@@ -84,7 +62,7 @@ class ProcessExecutor(Executor):
         self.workers, self.queue_limit, self.nice = settings["workers"], settings["queue_limit"], settings["nice"]
         self._lock = threading.Lock()
         self._waiting: Deque[Tuple["_Running", bytes]] = collections.deque()
-        self._procs: Dict[str, _Proc] = {}
+        self._procs: Dict[str, JobProcess] = {}
         self._launching = 0  # taken off the queue, not yet in _procs: they hold a slot too
         self._pid = 0
         self._closed = False
@@ -192,7 +170,7 @@ class ProcessExecutor(Executor):
             if self._drains:
                 self._drain(selector)
             for proc in list(self._procs.values()):
-                if proc.pid is None and time.monotonic() - proc.launched >= LAUNCH_TIMEOUT:
+                if proc.pid is None and self._launch_overdue(proc):
                     self._launch_failed(proc)
                 else:
                     self._end_if_over(proc)
@@ -248,7 +226,7 @@ class ProcessExecutor(Executor):
         finally:
             os.close(out_w)
             ctl_child.close()
-        proc = _Proc(running, out_r, ctl, server)
+        proc = JobProcess(running, out_r, ctl, server)
         with self._lock:
             self._procs[running.id] = proc
         ctl.sendall(frame((call, running.timeout)))
@@ -256,7 +234,7 @@ class ProcessExecutor(Executor):
         self._selector.register(out_r, selectors.EVENT_READ, lambda: self._read_output(proc))
         self._selector.register(ctl, selectors.EVENT_READ, lambda: self._read_control(proc))
 
-    def _read_output(self, proc: _Proc) -> None:
+    def _read_output(self, proc: JobProcess) -> None:
         data = os.read(proc.out, 1 << 16)
         if data:
             text = proc.decoder.decode(data)
@@ -268,7 +246,7 @@ class ProcessExecutor(Executor):
             return
         self._close_output(proc)
 
-    def _cut(self, proc: _Proc) -> None:
+    def _cut(self, proc: JobProcess) -> None:
         """Keep only the newest ``max_output`` of the job's unflushed output (the
         store would cut the rest): memory stays bounded however fast it prints.
         This thread is the sink's only writer, so the kept part goes back in order."""
@@ -281,7 +259,7 @@ class ProcessExecutor(Executor):
         if kept:
             proc.write(kept)
 
-    def _close_output(self, proc: _Proc) -> None:
+    def _close_output(self, proc: JobProcess) -> None:
         if not proc.out_open:
             return
         proc.out_open = False
@@ -292,7 +270,7 @@ class ProcessExecutor(Executor):
         if tail:
             proc.write(tail)
 
-    def _read_control(self, proc: _Proc) -> None:
+    def _read_control(self, proc: JobProcess) -> None:
         """Read the job's own channel: its pid, progress, end (and, from its fork
         server, its exit code); nothing else speaks for the job."""
         try:
@@ -311,14 +289,14 @@ class ProcessExecutor(Executor):
                 continue
             self._on_message(proc, channel_message(data))
 
-    def _close_control(self, proc: _Proc) -> None:
+    def _close_control(self, proc: JobProcess) -> None:
         if proc.ctl_open:
             proc.ctl_open = False
             assert self._selector is not None
             self._selector.unregister(proc.ctl)
             proc.ctl.close()
 
-    def _on_message(self, proc: _Proc, message: Tuple[Any, ...]) -> None:
+    def _on_message(self, proc: JobProcess, message: Tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "pid" and proc.pid is None:
             with self._lock:
@@ -338,7 +316,7 @@ class ProcessExecutor(Executor):
         elif kind == "bad":
             log.error("job %s: an unreadable message on its control socket (%s)", proc.running.id, message[1])
 
-    def _watch_exit(self, proc: _Proc) -> None:
+    def _watch_exit(self, proc: JobProcess) -> None:
         """See the job's process exit through a pidfd: its fork server may be dead or stopped."""
         try:
             proc.pidfd = os.pidfd_open(proc.pid)  # type: ignore[attr-defined,arg-type]
@@ -350,19 +328,27 @@ class ProcessExecutor(Executor):
         assert self._selector is not None
         self._selector.register(proc.pidfd, selectors.EVENT_READ, lambda: self._exited(proc))
 
-    def _exited(self, proc: _Proc) -> None:
+    def _exited(self, proc: JobProcess) -> None:
         if proc.exited_at is None:
             proc.exited_at = time.monotonic()
         self._close_pidfd(proc)
 
-    def _close_pidfd(self, proc: _Proc) -> None:
+    def _close_pidfd(self, proc: JobProcess) -> None:
         if proc.pidfd is not None:
             assert self._selector is not None
             self._selector.unregister(proc.pidfd)
             os.close(proc.pidfd)
             proc.pidfd = None
 
-    def _launch_failed(self, proc: _Proc) -> None:
+    def _launch_overdue(self, proc: JobProcess) -> bool:
+        """Whether the job's process is past ``LAUNCH_TIMEOUT`` (from when its fork
+        server was ready: importing the app may take long) and still not started."""
+        ready = proc.server.ready_since()
+        if ready is None:
+            return time.monotonic() - proc.launched >= PRELOAD_TIMEOUT
+        return time.monotonic() - max(ready, proc.launched) >= LAUNCH_TIMEOUT
+
+    def _launch_failed(self, proc: JobProcess) -> None:
         """The job's process did not start within ``LAUNCH_TIMEOUT``: the job fails
         and its fork server, stuck, is replaced (the jobs it started live on)."""
         log.error("job %s: its process did not start within %g s; the fork server (pid %d) is replaced",
@@ -372,7 +358,7 @@ class ProcessExecutor(Executor):
         self.runner.finish(proc.running, JobStatus.FAILED, None, "the job's process did not start within %g s "
                            "(its fork server was stuck; a fresh one takes the next jobs)" % LAUNCH_TIMEOUT)
 
-    def _drop(self, proc: _Proc) -> None:
+    def _drop(self, proc: JobProcess) -> None:
         """Forget a job's process: close its channel, output and pidfd; free its slot."""
         self._close_output(proc)
         self._close_control(proc)
@@ -380,7 +366,7 @@ class ProcessExecutor(Executor):
         with self._lock:
             self._procs.pop(proc.running.id, None)
 
-    def _end_if_over(self, proc: _Proc) -> None:
+    def _end_if_over(self, proc: JobProcess) -> None:
         """Record the end of a job whose process has exited, once its output is
         read (or ``DRAIN`` seconds later: a child it left behind may hold the pipe)."""
         now = time.monotonic()
@@ -401,22 +387,15 @@ class ProcessExecutor(Executor):
         else:
             self._record_end(proc)
 
-    def _record_end(self, proc: _Proc) -> None:
+    def _record_end(self, proc: JobProcess) -> None:
         running = proc.running
         if proc.end is not None and not (running.killed and proc.end[0] == JobStatus.DONE.value):
             status, payload, error = proc.end
-            self.runner.finish(running, JobStatus(status), _unpickled_result(payload), error)
+            self.runner.finish(running, JobStatus(status), result_of(payload), error)
         elif running.stopping is not None:
             self.runner.finish_stopped(running)
         else:
             self.runner.finish(running, JobStatus.FAILED, None, _crash(proc.exit))
-
-
-def _unpickled_result(payload: bytes) -> Any:
-    try:
-        return pickle.loads(payload)
-    except Exception as e:
-        return "<a result that could not be unpickled in the web process: %s: %s>" % (type(e).__name__, e)
 
 
 EXECUTOR = ProcessExecutor
