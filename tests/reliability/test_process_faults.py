@@ -179,7 +179,7 @@ def test_a_process_job_that_catches_its_cancel_ends_cancelled_with_its_result(tm
     assert job.result == "cleaned" and job.output.endswith("cleaning up\n")
 
 
-def test_what_a_fast_printer_holds_in_the_web_process_stays_within_twice_max_output():
+def test_what_a_fast_printer_holds_in_the_web_process_stays_within_about_twice_max_output():
     from web_background import configure
     from web_background.jobs import _runner
 
@@ -190,5 +190,5 @@ def test_what_a_fast_printer_holds_in_the_web_process_stays_within_twice_max_out
     while not running.done.is_set():  # bounded by the job's own end (50 MB: seconds)
         held[0] = max(held[0], running.sink.size() + len(running.pending))
     assert job.wait(30) and job.status == "done", job.error
-    assert 0 < held[0] <= 2 * 100_000 + (1 << 16)  # one read of the pipe past the cut
+    assert 0 < held[0] <= 2.5 * 100_000 + (1 << 16)  # the sink cut at 1.5x, a flush's batch, one read
     assert job.output.startswith("[... ") and len(job.output) < 100_100

@@ -97,7 +97,6 @@ class JobProcess:
         self.ending: Optional[Tuple[str, Optional[str]]] = None  # the end's status and error, before its result
         self.end: Optional[Tuple[str, bytes, Optional[str]]] = None  # (status, the result's pickle, error)
         self.end_size = 0
-        self.unflushed = 0  # characters of output since the last trim
         self.exit: Optional[int] = None
         self.exited_at: Optional[float] = None
         self.out_open = self.ctl_open = True

@@ -240,8 +240,8 @@ class ProcessExecutor(Executor):
             text = proc.decoder.decode(data)
             if text:
                 proc.write(text)
-                proc.unflushed += len(text)
-                if proc.unflushed > self.runner.store.max_output:
+                limit = self.runner.store.max_output
+                if proc.running.sink.size() > limit + max(limit // 2, 1 << 16):  # slack: cut once per half
                     self._cut(proc)
             return
         self._close_output(proc)
@@ -250,7 +250,6 @@ class ProcessExecutor(Executor):
         """Keep only the newest ``max_output`` of the job's unflushed output (the
         store would cut the rest): memory stays bounded however fast it prints.
         This thread is the sink's only writer, so the kept part goes back in order."""
-        proc.unflushed = 0
         kept = proc.running.sink.drain()
         over = len(kept) - self.runner.store.max_output
         if over > 0:
