@@ -137,3 +137,4 @@ def counts_in_a_thread(counter):
 @background(executor="processes")
 def counts_in_a_process(counter):
     _counts(counter)
+

@@ -192,3 +192,4 @@ def test_what_a_fast_printer_holds_in_the_web_process_stays_within_about_twice_m
     assert job.wait(30) and job.status == "done", job.error
     assert 0 < held[0] <= 2.5 * 100_000 + (1 << 16)  # the sink cut at 1.5x, a flush's batch, one read
     assert job.output.startswith("[... ") and len(job.output) < 100_100
+

@@ -374,9 +374,10 @@ class ProcessExecutor(Executor):
         said = proc.end is not None or proc.exit is not None or not proc.ctl_open
         if not said and now - max(proc.exited_at, proc.last_ctl if proc.frames.partial() else 0) < DRAIN:
             return  # its end or exit code may still be on the way (a fork server that is stopped never sends it)
+        alive = proc.pidfd is not None  # its channel has ended, its exit not seen: it cannot be watched, so it goes
         self._drop(proc)
         running = proc.running
-        if running.stopping is not None and proc.pid is not None:
+        if (running.stopping is not None or alive) and proc.pid is not None:
             try:  # what the stopped job started goes with it
                 os.killpg(proc.pid, signal.SIGKILL)
             except OSError:
