@@ -179,6 +179,7 @@ def run(report: "_Report", job_id: str, nice: int, out_fd: int, ctl_fd: int) -> 
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
     os.close(out_fd)
+    os.set_inheritable(ctl_fd, False)  # what the job runs (os.system) holds no channel of its
     ctl = socket.socket(fileno=ctl_fd)
     report.begin(ctl)
     ctl.sendall(frame(("pid", os.getpid())))
