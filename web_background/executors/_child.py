@@ -181,6 +181,7 @@ def run(report: "_Report", job_id: str, nice: int, out_fd: int, ctl_fd: int) -> 
     os.close(out_fd)
     os.set_inheritable(ctl_fd, False)  # what the job runs (os.system) holds no channel of its
     ctl = socket.socket(fileno=ctl_fd)
+    ctl.setblocking(True)  # a gevent-patched web process hands over non-blocking sockets
     report.begin(ctl)
     ctl.sendall(frame(("pid", os.getpid())))
     size = int.from_bytes(_recv_exactly(ctl, FRAME), "big")

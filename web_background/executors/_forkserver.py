@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import pickle
+import select
 import selectors
 import signal
 import socket
@@ -122,10 +123,10 @@ class ForkServer:
     def ready_since(self) -> Optional[float]:
         """When the server said it is ready (its imports done), or None: not yet."""
         if self.ready_at is None:
-            try:
-                if self.socket.recv(16, socket.MSG_DONTWAIT) == READY:
+            try:  # asked without waiting (a gevent-patched socket would wait on MSG_DONTWAIT)
+                if select.select([self.socket], [], [], 0)[0] and self.socket.recv(16) == READY:
                     self.ready_at = time.monotonic()
-            except OSError:  # nothing yet (or closed)
+            except (OSError, ValueError):  # closed
                 pass
         return self.ready_at
 
