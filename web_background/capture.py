@@ -98,6 +98,10 @@ class Sink:
     def has_output(self) -> bool:
         return bool(self._buf.tell())
 
+    def size(self) -> int:
+        """Characters written since the last drain."""
+        return self._buf.tell()
+
     def drain(self) -> str:
         """Everything written since the last drain; later writes go to a new buffer."""
         with self._lock:

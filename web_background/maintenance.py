@@ -6,6 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from . import output
 from .capture import Cancelled, TimedOut
 from .running import _Running
 from .stores import JobStatus
@@ -40,13 +41,15 @@ def maintain(runner: "_Runner") -> None:
                     running.retry_at = None
                     if not running.executor.start(running, running.call):
                         runner.finish(running, JobStatus.FAILED, error="no room to start its next attempt")
+                if running.sink.size() > runner.store.max_output:  # a fast writer: memory stays bounded
+                    output.trim(runner.store, running)
                 if now - running.flushed >= FLUSH_INTERVAL and (check or running.sink.has_output()):
                     runner.flush(running)
                 if beat:
                     runner.store.update(running.id, heartbeat=time.time())
                 _watch(runner, running, now, check)
-            except Exception as e:
-                log.error("job %s: could not write its output yet: %s", running.id, e)
+            except Exception as e:  # kept in memory (see _Runner.flush); tried again next time
+                output.trouble(running, e)
         try:
             runner.expire(throttle=1.0)
         except Exception:

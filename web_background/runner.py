@@ -10,12 +10,12 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple, Type
 
-from . import capture, executors
+from . import capture, executors, output, shutdown
 from .capture import Cancelled, Sink, TimedOut
 from .executors import Executor
 from .maintenance import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, TICK, maintain  # noqa: F401
 from .running import _process_name, _Running, outcome, timed_out_error
-from .stores import FINISHED, JobStatus, Store, open_store
+from .stores import FINISHED, JobStatus, Store, StoreError, open_store
 
 log = logging.getLogger("web_background")
 
@@ -48,6 +48,7 @@ class _Runner:
         self._closed = threading.Event()
         self._wake = threading.Event()  # a new job: the maintenance thread's pace changes
         self._last_expire = 0.0
+        shutdown.watch(self)
 
     def executor(self, name: Optional[str] = None) -> Executor:
         """The executor called ``name`` (default: the ``executor`` setting), made on first use."""
@@ -163,14 +164,21 @@ class _Runner:
         if running.final is not None:
             return False
         if record is None:  # the caller may have just read it
-            record = self.store.get(running.id)
+            try:
+                record = self.store.get(running.id)
+            except StoreError as e:  # the store is away: the job runs, its cancel flag is read later
+                output.trouble(running, e)
+                record = {"cancel": False}
         if record is None or record["cancel"] or running.stopping is not None:
             self.finish(running, JobStatus.CANCELLED)
             return False
         running.started = True
         now = time.time()
-        self.store.update(running.id, status=JobStatus.RUNNING.value, started=now, heartbeat=now,
-                          runner=_process_name())
+        try:
+            self.store.update(running.id, status=JobStatus.RUNNING.value, started=now, heartbeat=now,
+                              runner=_process_name())
+        except StoreError as e:  # its end says how it went, once the store is back
+            output.trouble(running, e)
         if running.timeout:
             running.deadline = time.monotonic() + running.timeout
         return True
@@ -182,7 +190,7 @@ class _Runner:
         if not self.begin(running, record):
             return
         # the job's own thread is stopped by its executor; its finally: blocks may still print
-        capture.route(running.sink, on_flush=lambda: self.flush(running), cancellable=False, job=running)
+        capture.route(running.sink, on_flush=lambda: self.try_flush(running), cancellable=False, job=running)
         result = None
         try:
             try:
@@ -218,10 +226,17 @@ class _Runner:
             raise late
 
     def finish(self, running: _Running, status: JobStatus, result: Any = None, error: Optional[str] = None) -> None:
-        """Record a job's end (once: a job recorded as stopped ignores what its body says later)."""
+        """Record a job's end (once: a job recorded as stopped ignores what its body says later).
+        A job asked to stop ends stopped even when its body caught the stop and
+        returned: ``cancelled`` (its result kept), or ``failed`` when it timed out."""
         with running.lock:
             if running.final is not None:
                 return
+            if status is JobStatus.DONE and running.stopping is not None:
+                if running.stopping is TimedOut:
+                    status, error = JobStatus.FAILED, timed_out_error(running.timeout)
+                else:
+                    status = JobStatus.CANCELLED
             retry = (status is JobStatus.FAILED and running.attempt < running.attempts
                      and running.stopping is not Cancelled)  # a cancel is never retried
             if not retry:
@@ -236,7 +251,7 @@ class _Runner:
         try:
             self._write_end(running)
         except Exception as e:  # the maintenance thread retries until the store takes it
-            log.error("job %s: could not record its end yet: %s", running.id, e)
+            output.trouble(running, e)
 
     def _retry(self, running: _Running, error: Optional[str]) -> None:
         """An attempt failed and attempts are left: the job waits ``queued`` for the next."""
@@ -249,7 +264,7 @@ class _Runner:
             self.store.update(running.id, status=JobStatus.QUEUED.value, attempt=running.attempt, error=error,
                               heartbeat=time.time())
         except Exception as e:  # the next attempt goes ahead; the store is told at its next write
-            log.error("job %s: could not record its next attempt yet: %s", running.id, e)
+            output.trouble(running, e)
         running.retry_at = time.monotonic() + delay
         self._wake.set()
 
@@ -300,32 +315,21 @@ class _Runner:
     # -- output and progress ----------------------------------------------
 
     def _adopt(self, running: _Running) -> _Running:
-        running.sink.on_first_write = lambda: self._first_flush(running)
+        running.sink.on_first_write = lambda: self.try_flush(running)  # the first line at once
         return running
 
-    def _first_flush(self, running: _Running) -> None:
-        """A job's first line goes to the store at once, from the writing thread."""
+    def try_flush(self, running: _Running) -> None:
+        """Flush from the job's own thread (its first line, its ``flush()``): store
+        trouble never reaches the job; its output waits in memory, retried."""
         try:
             self.flush(running)
-        except Exception as e:  # the maintenance thread tries again
-            log.error("job %s: could not write its output yet: %s", running.id, e)
+        except Exception as e:
+            output.trouble(running, e)
             self._wake.set()
 
     def flush(self, running: _Running) -> None:
-        """Move what the job wrote since the last flush into the store."""
-        with running.flush_lock:
-            running.flushed = time.monotonic()
-            text = running.pending + running.sink.drain()
-            over = max(0, len(text) - self.store.max_output)  # only the newest part can be kept
-            if text or running.skipped:
-                running.pending, running.skipped = text[over:], running.skipped + over
-                self.store.append(running.id, running.pending, running.skipped)
-                running.pending, running.skipped = "", 0
-            progress = running.progress
-            if progress is not None:
-                self.store.update(running.id, progress=progress)
-                if running.progress is progress:
-                    running.progress = None
+        """Move what the job wrote since the last flush into the store (see ``output``)."""
+        output.flush(self.store, running)
 
     def flush_sink(self, job_id: str, sink: Sink) -> None:
         """Flush a sink whose job may have ended (a handler printing late)."""
@@ -339,7 +343,10 @@ class _Runner:
         flushed first; None when unknown or past its ``ttl``."""
         running = self._local.get(job_id)
         if running is not None:
-            self.flush(running)
+            try:
+                self.flush(running)
+            except StoreError as e:  # a store that cannot write may still read: answer what it has
+                output.trouble(running, e)
         record = self.store.get(job_id)
         if record is None or self._expired(record):
             return None
@@ -408,7 +415,25 @@ class _Runner:
             return
         self._pid = os.getpid()
         self._local = {}
+        shutdown.watch(self)  # again: a forking server may have replaced the handlers since
         threading.Thread(target=maintain, args=(self,), name="web_background-flusher", daemon=True).start()
+
+    def process_stopping(self, reason: str) -> None:
+        """This process is about to stop: what its jobs wrote goes to the store,
+        and they are recorded ``interrupted`` with ``reason`` (see ``shutdown``)."""
+        if self._pid != os.getpid() or not self._local:
+            return
+        for executor in list(self._executors.values()):
+            executor.drain(1.0)
+        now = time.time()
+        for running in list(self._local.values()):
+            with running.lock:
+                if running.final is None:  # an end already decided is written as it is
+                    running.final = dict(status=JobStatus.INTERRUPTED.value, result=None, error=reason, finished=now)
+            try:
+                self._write_end(running)
+            except Exception as e:
+                output.trouble(running, e)
 
     def close(self) -> None:
         self._closed.set()

@@ -6,7 +6,7 @@ import os
 import socket
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type
 
 from . import capture
 from .capture import Cancelled, Sink, TimedOut, raise_cancelled
@@ -38,7 +38,8 @@ class _Running:
 
     __slots__ = ("id", "sink", "executor", "timeout", "done", "started", "progress", "flush_lock", "pending",
                  "skipped", "final", "flushed", "lock", "ident", "thread", "stopping", "stop_at", "killed",
-                 "deadline", "call", "attempt", "attempts", "retry_delay", "backoff", "retry_at", "rerun")
+                 "deadline", "call", "attempt", "attempts", "retry_delay", "backoff", "retry_at", "rerun",
+                 "store_failing", "cuts")
 
     def __init__(self, job_id: str, sink: Sink, executor: "Executor", timeout: Optional[float] = None) -> None:
         self.id = job_id
@@ -65,6 +66,8 @@ class _Running:
         self.retry_delay, self.backoff = 1.0, 2.0
         self.retry_at: Optional[float] = None  # time.monotonic() of the next attempt, while it waits for it
         self.rerun = threading.Event()  # an RQ work-horse waits on it between attempts
+        self.store_failing = False  # the store refused its last write (logged once until it takes one)
+        self.cuts: List[int] = []  # characters its only writer cut from the sink's head (see processes._cut)
 
     def next_attempt(self) -> float:
         """Make ready for the next attempt; the seconds to wait before it."""

@@ -121,3 +121,53 @@ def test_a_job_that_exits_its_rq_worker_process_ends_clearly(how, status, url_of
         assert other.wait(30) and other.status == "done"
     finally:
         workers.stop()
+
+
+@pytest.mark.stores("memory")
+def test_a_thread_job_that_catches_its_cancel_ends_cancelled_with_its_result():
+    import faultjobs
+
+    job = faultjobs.thread_catches_cancel()
+    wait_for(lambda: "working" in job.output)
+    assert job.cancel()
+    assert job.wait(10) and job.status == "cancelled"
+    assert job.result == "cleaned" and job.output.endswith("cleaning up\n")
+
+
+@pytest.mark.stores("memory")
+def test_hung_threads_are_bounded_and_a_stuck_job_keeps_its_slot(caplog):
+    from web_background import configure
+
+    configure(workers=2, cancel_grace=0.2)
+    hold = threading.Event()  # the jobs block in C on it: an asynchronous Cancelled cannot reach them
+
+    @background
+    def blocked():
+        print("blocked", flush=True)
+        hold.wait(30)
+
+    @background
+    def quick():
+        return "ran"
+
+    warm = quick()  # the pool's threads and the maintenance thread exist from here on
+    assert warm.wait(10)
+    base = threading.active_count()
+    try:
+        rounds = []
+        for _ in range(2):  # the first round is abandoned, then stuck jobs keep their threads
+            jobs = [blocked(), blocked()]
+            wait_for(lambda: all("blocked" in j.output for j in jobs))
+            for j in jobs:
+                assert j.cancel()
+            assert all(j.wait(5) for j in jobs) and [j.status for j in jobs] == ["cancelled", "cancelled"]
+            rounds.append(threading.active_count() - base)
+        assert rounds[1] == rounds[0]  # no fresh threads past workers abandoned ones
+        assert threading.active_count() - base == 2  # at most ``workers`` abandoned threads
+        assert "2 of them abandoned" in caplog.text and "executor='processes'" in caplog.text
+        waiting = quick()
+        time.sleep(0.3)  # no thread is free: it waits
+        assert waiting.status == "queued"
+    finally:
+        hold.set()
+    assert waiting.wait(10) and waiting.result == "ran"

@@ -71,6 +71,9 @@ class Executor:
         its runner recording it (RQ: an import error, a dead work-horse); else None."""
         return None
 
+    def drain(self, timeout: float) -> None:
+        """This process is about to stop: move what its jobs wrote so far into their sinks."""
+
     def close(self) -> None:
         """Let work in progress end; start nothing new."""
 

@@ -17,6 +17,7 @@ import io
 import logging
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -66,6 +67,7 @@ class _Report:
         self.stream = stream
         self.ctl: Optional[socket.socket] = None
         self.armed = False  # the job's body runs: a stop signal raises in it
+        self.ending = False  # the job's end is on its way: the web process may close the channel now
         self.began = 0.0
         self.lock = threading.Lock()
         self.progress: Optional[Any] = None
@@ -83,6 +85,15 @@ class _Report:
         assert self.ctl is not None
         with self.lock:
             self.ctl.sendall(frame(message))
+
+    def send_end(self, status: str, result: bytes, error: Optional[str]) -> None:
+        """The job's end, then its result's pickle as a frame of its own: sent as it
+        is (no second pickling, no copy), read by the web process straight into its buffer."""
+        assert self.ctl is not None
+        with self.lock:
+            self.ctl.sendall(frame(("end", status, error)))
+            self.ctl.sendall(len(result).to_bytes(FRAME, "big"))
+            self.ctl.sendall(result)
 
     def set_progress(self, done: float, total: Optional[float], message: Optional[str]) -> None:
         self.progress = {"done": done, "total": total, "message": message}
@@ -168,11 +179,14 @@ def run(report: "_Report", job_id: str, nice: int, out_fd: int, ctl_fd: int) -> 
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
     os.close(out_fd)
+    os.set_inheritable(ctl_fd, False)  # what the job runs (os.system) holds no channel of its
     ctl = socket.socket(fileno=ctl_fd)
+    ctl.setblocking(True)  # a gevent-patched web process hands over non-blocking sockets
     report.begin(ctl)
     ctl.sendall(frame(("pid", os.getpid())))
     size = int.from_bytes(_recv_exactly(ctl, FRAME), "big")
     call, timeout = pickle.loads(_recv_exactly(ctl, size))
+    threading.Thread(target=_watch_channel, args=(ctl, report), name="web_background-channel", daemon=True).start()
     result = None
     try:
         try:
@@ -185,9 +199,37 @@ def run(report: "_Report", job_id: str, nice: int, out_fd: int, ctl_fd: int) -> 
         status, error = running.outcome(None, timeout)
     except BaseException as e:
         status, error = running.outcome(e, timeout)
+    report.ending = True
     report.close()
-    try:
-        report.send(("end", status.value, result, error))
-    except Exception:  # a result that does not pickle: its repr
-        report.send(("end", status.value, repr(result), error))
+    report.send_end(status.value, pickled_result(result), error)
     return 0
+
+
+def pickled_result(result: Any) -> bytes:
+    """``result`` pickled; else its ``repr`` pickled; else a placeholder naming its type."""
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        pass
+    try:
+        text = repr(result)
+    except Exception:
+        text = "<a result of type %s that neither pickles nor has a working repr>" % _type_name(result)
+    return pickle.dumps(text, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return "%s.%s" % (getattr(kind, "__module__", "?"), getattr(kind, "__qualname__", "?"))
+
+
+def _watch_channel(ctl: socket.socket, report: "_Report") -> None:
+    """The web process sends nothing after the call: the channel's end means it
+    is gone (killed, even by -9), and so must the job be, with all it started."""
+    try:
+        while ctl.recv(1):
+            pass
+    except OSError:
+        pass
+    if not report.ending:
+        os.killpg(0, signal.SIGKILL)

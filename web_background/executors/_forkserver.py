@@ -4,28 +4,176 @@ process job.  Never forking the (multi-threaded) web server itself is what
 makes starting a process job safe, and cheap: the child starts with
 everything already imported.
 
-Run as ``python -c "...; main()" SPEC FD`` by ``processes.py``; FD is a
+The web process's side (``ForkServer``, ``fork_server()``) starts it as
+``python -c "...; main()" SPEC FD``; FD is a
 SOCK_SEQPACKET socket on which each message asks for one job (its id and nice
 level) and carries two file descriptors: the pipe that becomes the job's
 stdout and stderr, and the job's control socket; it hands them to a spare
 child forked and prepared ahead of time, and forks the next spare.  When a child ends, the
 server writes its exit code on the job's control socket; when the web process
-goes away, the server kills its children and exits.
+goes away, the server kills its children and exits.  A child keeps no fd but
+its own (no other job's channel), so the web process sees each job end when
+it ends, whatever became of the server.
 """
 
+import importlib.machinery
 import importlib.util
 import json
 import os
 import pickle
+import select
 import selectors
 import signal
 import socket
+import subprocess
 import sys
+import threading
+import time
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
-from . import import_main
+from . import _job_modules, import_main
 from ._child import frame
+
+
+# -- in the web process ------------------------------------------------------
+
+SEND_TIMEOUT = 1.0  # seconds a start may wait on the fork server's socket (a stopped server fills it)
+READY = b"ready"  # what the server sends, once, when it has imported the app's modules
+
+
+def _python() -> str:
+    """The Python to start the fork server with: this interpreter, in its virtual
+    environment.  Servers that embed Python have a ``sys.executable`` that is not a
+    Python (mod_wsgi: apache2) or is the base interpreter, without the venv's
+    packages (pyuwsgi in a venv): then the one in ``sys.prefix/bin``."""
+    exe = sys.executable or ""
+    if os.path.basename(exe).startswith("python") and \
+            os.path.dirname(os.path.abspath(exe)) == os.path.join(sys.prefix, "bin"):
+        return exe
+    for prefix in (sys.prefix, sys.exec_prefix):
+        for name in ("python%d.%d" % sys.version_info[:2], "python3", "python"):
+            candidate = os.path.join(prefix, "bin", name)
+            if os.access(candidate, os.X_OK):
+                return candidate
+    return exe or "python3"
+
+
+def _loaded_from_file(name: str) -> Optional[str]:
+    """The file of a job module that no import by its name finds (uWSGI's --wsgi-file
+    loads app.py as 'uwsgi_file_...', mod_wsgi as '_mod_wsgi_...'), else None."""
+    path = getattr(sys.modules.get(name), "__file__", None)
+    if not path or "." in name:
+        return None
+    try:
+        found = importlib.machinery.PathFinder.find_spec(name, sys.path)
+    except (ImportError, ValueError):
+        found = None
+    return None if found is not None else os.path.abspath(path)
+
+
+def _spec() -> Dict[str, Any]:
+    """What the fork server imports: this process's sys.path, its ``__main__``
+    when that defines jobs, and every module that defines @background functions."""
+    spec: Dict[str, Any] = {"path": list(sys.path), "argv": list(getattr(sys, "argv", [])),
+                            "modules": sorted(_job_modules - {"__main__"})}
+    files = {name: _loaded_from_file(name) for name in spec["modules"]}
+    spec["module_files"] = {name: path for name, path in files.items() if path}
+    main = sys.modules.get("__main__")
+    if "__main__" in _job_modules and main is not None:
+        name = getattr(getattr(main, "__spec__", None), "name", None)
+        if name:
+            spec["main_module"] = name
+        elif getattr(main, "__file__", None):
+            spec["main_file"] = os.path.abspath(str(main.__file__))
+    return spec
+
+
+class ForkServer:
+    """The fork server process, and the socket that asks it for children."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        code = "import sys; sys.path[:0] = %r; from web_background.executors._forkserver import main; main()" % (
+            [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))])
+        with theirs:
+            self.process = subprocess.Popen([_python(), "-c", code, json.dumps(_spec()), str(theirs.fileno())],
+                                            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                            # a signal to the server's group is for the server: the fork
+                                            # server ends when the server does, and takes the jobs with it
+                                            start_new_session=True)
+        ours.settimeout(SEND_TIMEOUT)  # a stopped server fills the socket: a start must not hang on it
+        self.socket = ours
+        self.ready_at: Optional[float] = None  # time.monotonic() when it said it had imported the app
+        self.pid = os.getpid()
+
+    def fork(self, job_id: str, nice: int, fds: List[int]) -> None:
+        socket.send_fds(self.socket, [pickle.dumps((job_id, nice))], fds)
+
+    def kill(self) -> None:
+        """End a fork server that is stuck (stopped, hung): it and its spare child;
+        jobs it started live on, each in a process group of its own."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.socket.close()
+        self.process.wait()
+
+    def ready_since(self) -> Optional[float]:
+        """When the server said it is ready (its imports done), or None: not yet."""
+        if self.ready_at is None:
+            try:  # asked without waiting (a gevent-patched socket would wait on MSG_DONTWAIT)
+                if select.select([self.socket], [], [], 0)[0] and self.socket.recv(16) == READY:
+                    self.ready_at = time.monotonic()
+            except (OSError, ValueError):  # closed
+                pass
+        return self.ready_at
+
+    def alive(self) -> bool:
+        return self.pid == os.getpid() and self.process.poll() is None
+
+    def close(self) -> None:
+        self.socket.close()  # the server sees the end and exits
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_server: Dict[str, ForkServer] = {}  # this process's fork server, under "server"
+_server_lock = threading.Lock()
+
+
+def fork_server() -> ForkServer:
+    """This process's fork server, started on first use (and again if it died)."""
+    with _server_lock:
+        server = _server.get("server")
+        if server is None or not server.alive():
+            server = _server["server"] = ForkServer()
+        return server
+
+
+def replace_fork_server(server: ForkServer) -> None:
+    """Kill ``server`` (stuck, or it refused a start); the next start makes a fresh one."""
+    with _server_lock:
+        if _server.get("server") is server:
+            _server.pop("server")
+    if server.pid == os.getpid():
+        server.kill()
+
+
+def stop_fork_server() -> None:
+    """Stop this process's fork server, if it has one (it kills the jobs it runs);
+    the next process job starts a fresh one."""
+    with _server_lock:
+        server = _server.pop("server", None)
+    if server is not None and server.pid == os.getpid():
+        server.close()
+
+
+# -- in the fork server --------------------------------------------------------
 
 
 def _preload(spec: Dict[str, Any]) -> None:
@@ -56,19 +204,21 @@ def _preload(spec: Dict[str, Any]) -> None:
             sys.stderr.write("web_background fork server: could not import %s:\n%s" % (name, traceback.format_exc()))
 
 
-def _spare(closing: List[int]) -> Tuple[int, socket.socket]:
+def _spare() -> Tuple[int, socket.socket]:
     """Fork a spare child that prepares itself to run a job, then waits for one:
-    a start then costs a message, not a fork.  ``closing``: the server's own fds."""
+    a start then costs a message, not a fork.  It keeps no fd but its own:
+    another job's channel held here would hide that job's end."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
     if pid != 0:
         theirs.close()
         return pid, ours
     code = 70
+    errors = -1
     try:
         ours.close()
-        for fd in closing:
-            os.close(fd)
+        errors = os.dup(2)  # the server's stderr: where this package's own errors go, never into a job's output
+        _close_all_but({0, 1, 2, errors, theirs.fileno()})  # other jobs' channels, the server's own
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
@@ -84,12 +234,25 @@ def _spare(closing: List[int]) -> Tuple[int, socket.socket]:
             code = child.run(report, job_id, nice, fds[0], fds[1])
     except BaseException:
         try:
-            traceback.print_exc()
-            sys.stderr.flush()
+            os.write(errors, ("web_background: a job's process failed:\n" + traceback.format_exc()).encode())
         except BaseException:
             pass
     finally:
         os._exit(code)
+
+
+def _close_all_but(keep: Set[int]) -> None:
+    """Close every file descriptor of this process but ``keep``."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: the usual range
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:  # the listing's own fd, already closed
+                pass
 
 
 def _adopt_orphans() -> None:
@@ -120,7 +283,7 @@ def serve(server: socket.socket) -> None:
     signal.signal(signal.SIGTERM, _stop)
     _adopt_orphans()
     children: Dict[int, int] = {}  # pid -> the job's control socket (for its exit code)
-    spare: Optional[Tuple[int, socket.socket]] = _spare([server.fileno(), *wake])
+    spare: Optional[Tuple[int, socket.socket]] = _spare()
     selector = selectors.DefaultSelector()
     selector.register(server, selectors.EVENT_READ, "request")
     selector.register(wake[0], selectors.EVENT_READ, "child")
@@ -146,7 +309,7 @@ def serve(server: socket.socket) -> None:
                 out_fd, ctl_fd = fds
                 for _ in range(3):  # a spare that died meanwhile is replaced
                     if spare is None:
-                        spare = _spare([server.fileno(), *wake])
+                        spare = _spare()
                     try:
                         socket.send_fds(spare[1], [message], [out_fd, ctl_fd])
                         break
@@ -159,7 +322,7 @@ def serve(server: socket.socket) -> None:
                     continue
                 children[spare[0]] = ctl_fd
                 spare[1].close()
-                spare = _spare([server.fileno(), *wake])  # ready for the next job
+                spare = _spare()  # ready for the next job
             _reap(children)
     finally:
         if spare is not None:
@@ -196,6 +359,7 @@ def main() -> None:
     _preload(spec)
     from . import _child  # noqa: F401  (imported once here rather than in every child)
 
+    server.send(READY)  # the web process's launch deadlines count from here, not from a slow import
     serve(server)
 
 

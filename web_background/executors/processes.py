@@ -11,139 +11,31 @@ every job's output pipe and control socket: output goes into the job's sink
 runner; a crash ends the job ``failed`` with what killed it, output kept.
 """
 
-import codecs
 import collections
-import importlib.machinery
-import json
 import logging
 import os
-import pickle
 import selectors
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple, Type
 
 from ..capture import Cancelled
 from ..stores import JobStatus
-from . import STOP_SIGNALS, Executor, _job_modules, check_pickles, function_ref
-from ._child import FRAME, frame
+from . import STOP_SIGNALS, Executor, check_pickles, function_ref
+from ._channel import JobProcess, message as channel_message, result_of
+from ._child import FLUSH, frame
+from ._forkserver import fork_server, replace_fork_server
 
 if TYPE_CHECKING:
     from ..runner import _Running
 
 log = logging.getLogger("web_background")
 DRAIN = 0.5  # seconds to wait for the last output after a job's process has exited
-
-
-def _python() -> str:
-    """The Python to start the fork server with: this interpreter, in its virtual
-    environment.  Servers that embed Python have a ``sys.executable`` that is not a
-    Python (mod_wsgi: apache2) or is the base interpreter, without the venv's
-    packages (pyuwsgi in a venv): then the one in ``sys.prefix/bin``."""
-    exe = sys.executable or ""
-    if os.path.basename(exe).startswith("python") and \
-            os.path.dirname(os.path.abspath(exe)) == os.path.join(sys.prefix, "bin"):
-        return exe
-    for prefix in (sys.prefix, sys.exec_prefix):
-        for name in ("python%d.%d" % sys.version_info[:2], "python3", "python"):
-            candidate = os.path.join(prefix, "bin", name)
-            if os.access(candidate, os.X_OK):
-                return candidate
-    return exe or "python3"
-
-
-def _loaded_from_file(name: str) -> Optional[str]:
-    """The file of a job module that no import by its name finds (uWSGI's --wsgi-file
-    loads app.py as 'uwsgi_file_...', mod_wsgi as '_mod_wsgi_...'), else None."""
-    path = getattr(sys.modules.get(name), "__file__", None)
-    if not path or "." in name:
-        return None
-    try:
-        found = importlib.machinery.PathFinder.find_spec(name, sys.path)
-    except (ImportError, ValueError):
-        found = None
-    return None if found is not None else os.path.abspath(path)
-
-
-def _spec() -> Dict[str, Any]:
-    """What the fork server imports: this process's sys.path, its ``__main__``
-    when that defines jobs, and every module that defines @background functions."""
-    spec: Dict[str, Any] = {"path": list(sys.path), "argv": list(getattr(sys, "argv", [])),
-                            "modules": sorted(_job_modules - {"__main__"})}
-    files = {name: _loaded_from_file(name) for name in spec["modules"]}
-    spec["module_files"] = {name: path for name, path in files.items() if path}
-    main = sys.modules.get("__main__")
-    if "__main__" in _job_modules and main is not None:
-        name = getattr(getattr(main, "__spec__", None), "name", None)
-        if name:
-            spec["main_module"] = name
-        elif getattr(main, "__file__", None):
-            spec["main_file"] = os.path.abspath(str(main.__file__))
-    return spec
-
-
-class _ForkServer:
-    """The fork server process, and the socket that asks it for children."""
-
-    def __init__(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        code = "import sys; sys.path[:0] = %r; from web_background.executors._forkserver import main; main()" % (
-            [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))])
-        with theirs:
-            self.process = subprocess.Popen([_python(), "-c", code, json.dumps(_spec()), str(theirs.fileno())],
-                                            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                            # a signal to the server's group is for the server: the fork
-                                            # server ends when the server does, and takes the jobs with it
-                                            start_new_session=True)
-        self.socket = ours
-        self.pid = os.getpid()
-
-    def fork(self, job_id: str, nice: int, fds: List[int]) -> None:
-        socket.send_fds(self.socket, [pickle.dumps((job_id, nice))], fds)
-
-    def alive(self) -> bool:
-        return self.pid == os.getpid() and self.process.poll() is None
-
-    def close(self) -> None:
-        self.socket.close()  # the server sees the end and exits
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-_server: Dict[str, _ForkServer] = {}
-_server_lock = threading.Lock()
-
-
-def _fork_server() -> _ForkServer:
-    """This process's fork server, started on first use (and again if it died)."""
-    with _server_lock:
-        server = _server.get("server")
-        if server is None or not server.alive():
-            server = _server["server"] = _ForkServer()
-        return server
-
-
-class _Proc:
-    """One job's process, as the collecting thread sees it."""
-
-    def __init__(self, running: "_Running", out: int, ctl: socket.socket) -> None:
-        self.running, self.out, self.ctl = running, out, ctl
-        self.write = running.sink.writer(cancellable=False)
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.pid: Optional[int] = None
-        self.signal: Optional[int] = None  # a signal asked for before the pid was known
-        self.ctl_buffer = b""
-        self.end: Optional[Tuple[str, Any, Optional[str]]] = None
-        self.exit: Optional[int] = None
-        self.exited_at: Optional[float] = None
-        self.out_open = self.ctl_open = True
+LAUNCH_TIMEOUT = 10.0  # seconds a job's process may take to start before the job fails and the fork server is replaced
+PRELOAD_TIMEOUT = 300.0  # the same, while a new fork server still imports the app's modules
+BIG_END = 1 << 20  # bytes of a job's end above which it is recorded by a thread of its own (not the collector)
 
 
 def _crash(code: Optional[int]) -> str:
@@ -170,12 +62,13 @@ class ProcessExecutor(Executor):
         self.workers, self.queue_limit, self.nice = settings["workers"], settings["queue_limit"], settings["nice"]
         self._lock = threading.Lock()
         self._waiting: Deque[Tuple["_Running", bytes]] = collections.deque()
-        self._procs: Dict[str, _Proc] = {}
+        self._procs: Dict[str, JobProcess] = {}
         self._launching = 0  # taken off the queue, not yet in _procs: they hold a slot too
         self._pid = 0
         self._closed = False
         self._selector: Optional[selectors.BaseSelector] = None
         self._wake: Tuple[int, int] = (-1, -1)
+        self._drains: List[threading.Event] = []  # callers of drain(), waiting
 
     def prepare(self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                 ctx: Optional[Dict[str, Any]], queue: Optional[str]) -> Any:
@@ -197,23 +90,39 @@ class ProcessExecutor(Executor):
         return len(self._procs) + self._launching
 
     def stop(self, running: "_Running", reason: Type[Cancelled]) -> None:
-        self._signal(running, STOP_SIGNALS[reason], group=False)
+        if not self._signal(running, STOP_SIGNALS[reason], group=False):
+            # no process known yet (a stuck fork server): the job ends now; its process, if it ever starts, is killed
+            self.runner.finish_stopped(running)
 
     def kill(self, running: "_Running", record_end: Callable[[], None]) -> None:
-        self._signal(running, signal.SIGKILL, group=True)  # the collector then records the stopped end
+        if not self._signal(running, signal.SIGKILL, group=True):  # else the collector records the stopped end
+            record_end()
 
-    def _signal(self, running: "_Running", signum: int, group: bool) -> None:
+    def _signal(self, running: "_Running", signum: int, group: bool) -> bool:
+        """Send ``signum`` to the job's process; False when its pid is not known yet
+        (it is killed when it is: a job stopped before it started must not run)."""
         with self._lock:
             proc = self._procs.get(running.id)
             if proc is None:
-                return
-            if proc.pid is None or proc.exit is not None:
-                proc.signal = signum if proc.signal != signal.SIGKILL else proc.signal
-                return
+                return True  # on its way to a process: the collector sees ``stopping`` when its pid comes
+            if proc.pid is None:
+                proc.signal = signal.SIGKILL
+                return False
+            if proc.exit is not None:
+                return True
             try:
                 (os.killpg if group else os.kill)(proc.pid, signum)
             except OSError:  # it has just ended
                 pass
+            return True
+
+    def drain(self, timeout: float) -> None:
+        if self._pid != os.getpid():
+            return
+        drained = threading.Event()
+        self._drains.append(drained)
+        self._poke()
+        drained.wait(timeout)
 
     def close(self) -> None:
         with self._lock:
@@ -247,7 +156,8 @@ class ProcessExecutor(Executor):
             with self._lock:
                 if self._closed and not self._procs and not self._waiting:
                     break
-            timeout = DRAIN / 5 if any(p.exit is not None for p in self._procs.values()) else None
+            waiting = any(p.exited_at is not None or p.pid is None for p in self._procs.values())
+            timeout = DRAIN / 5 if waiting else None
             for key, _ in selector.select(timeout):
                 if key.data is None:
                     try:
@@ -257,11 +167,29 @@ class ProcessExecutor(Executor):
                         pass
                 else:
                     key.data()
+            if self._drains:
+                self._drain(selector)
             for proc in list(self._procs.values()):
-                self._end_if_over(proc)
+                if proc.pid is None and self._launch_overdue(proc):
+                    self._launch_failed(proc)
+                else:
+                    self._end_if_over(proc)
         selector.close()
         for fd in self._wake:
             os.close(fd)
+
+    def _drain(self, selector: selectors.BaseSelector) -> None:
+        """Read every job's output until none is waiting (their processes flush
+        Python's buffers every ``_child.FLUSH``: wait for that first)."""
+        time.sleep(3 * FLUSH)
+        for _ in range(1000):
+            ready = [key for key, _ in selector.select(0) if key.data is not None]
+            if not ready:
+                break
+            for key in ready:
+                key.data()
+        while self._drains:
+            self._drains.pop().set()
 
     def _launch_waiting(self) -> None:
         while True:
@@ -284,12 +212,13 @@ class ProcessExecutor(Executor):
         out_r, out_w = os.pipe()
         ctl, ctl_child = socket.socketpair()
         try:
+            server = fork_server()
             try:
-                _fork_server().fork(running.id, self.nice, [out_w, ctl_child.fileno()])
-            except OSError:  # the fork server died since: start another, once
-                with _server_lock:
-                    _server.pop("server", None)
-                _fork_server().fork(running.id, self.nice, [out_w, ctl_child.fileno()])
+                server.fork(running.id, self.nice, [out_w, ctl_child.fileno()])
+            except OSError:  # the fork server died or is stuck: start another, once
+                replace_fork_server(server)
+                server = fork_server()
+                server.fork(running.id, self.nice, [out_w, ctl_child.fileno()])
         except BaseException:
             os.close(out_r)
             ctl.close()
@@ -297,7 +226,7 @@ class ProcessExecutor(Executor):
         finally:
             os.close(out_w)
             ctl_child.close()
-        proc = _Proc(running, out_r, ctl)
+        proc = JobProcess(running, out_r, ctl, server)
         with self._lock:
             self._procs[running.id] = proc
         ctl.sendall(frame((call, running.timeout)))
@@ -305,16 +234,31 @@ class ProcessExecutor(Executor):
         self._selector.register(out_r, selectors.EVENT_READ, lambda: self._read_output(proc))
         self._selector.register(ctl, selectors.EVENT_READ, lambda: self._read_control(proc))
 
-    def _read_output(self, proc: _Proc) -> None:
+    def _read_output(self, proc: JobProcess) -> None:
         data = os.read(proc.out, 1 << 16)
         if data:
             text = proc.decoder.decode(data)
             if text:
                 proc.write(text)
+                limit = self.runner.store.max_output
+                if proc.running.sink.size() > limit + max(limit // 2, 1 << 16):  # slack: cut once per half
+                    self._cut(proc)
             return
         self._close_output(proc)
 
-    def _close_output(self, proc: _Proc) -> None:
+    def _cut(self, proc: JobProcess) -> None:
+        """Keep only the newest ``max_output`` of the job's unflushed output (the
+        store would cut the rest): memory stays bounded however fast it prints.
+        This thread is the sink's only writer, so the kept part goes back in order."""
+        kept = proc.running.sink.drain()
+        over = len(kept) - self.runner.store.max_output
+        if over > 0:
+            proc.running.cuts.append(over)  # counted by the next flush, before what it drains
+            kept = kept[over:]
+        if kept:
+            proc.write(kept)
+
+    def _close_output(self, proc: JobProcess) -> None:
         if not proc.out_open:
             return
         proc.out_open = False
@@ -325,67 +269,129 @@ class ProcessExecutor(Executor):
         if tail:
             proc.write(tail)
 
-    def _read_control(self, proc: _Proc) -> None:
+    def _read_control(self, proc: JobProcess) -> None:
+        """Read the job's own channel: its pid, progress, end (and, from its fork
+        server, its exit code); nothing else speaks for the job."""
         try:
-            data = proc.ctl.recv(1 << 16)
+            frames = proc.frames.read()
         except OSError:
-            data = b""
-        if not data:
-            proc.ctl_open = False
-            assert self._selector is not None
-            self._selector.unregister(proc.ctl)
-            proc.ctl.close()
+            frames = None
+        proc.last_ctl = time.monotonic()
+        if frames is None:
+            self._close_control(proc)
             if proc.exit is None and proc.exited_at is None:  # no exit code will come
                 proc.exited_at = time.monotonic()
             return
-        proc.ctl_buffer += data
-        while len(proc.ctl_buffer) >= FRAME:
-            size = int.from_bytes(proc.ctl_buffer[:FRAME], "big")
-            if len(proc.ctl_buffer) < FRAME + size:
-                break
-            message = pickle.loads(proc.ctl_buffer[FRAME:FRAME + size])
-            proc.ctl_buffer = proc.ctl_buffer[FRAME + size:]
-            self._on_message(proc, message)
+        for data in frames:
+            if proc.ending is not None:  # the frame after the end: its result's pickle
+                proc.end, proc.end_size, proc.ending = (proc.ending[0], data, proc.ending[1]), len(data), None
+                continue
+            self._on_message(proc, channel_message(data))
 
-    def _on_message(self, proc: _Proc, message: Tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "pid":
-            with self._lock:
-                proc.pid = message[1]
-                pending, proc.signal = proc.signal, None
-            if pending is not None:
-                self._signal(proc.running, pending, group=pending == signal.SIGKILL)
-        elif kind == "progress":
-            proc.running.progress = message[1]
-        elif kind == "end":
-            proc.end = message[1:]
-        elif kind == "exit":
-            proc.exit, proc.exited_at = message[1], time.monotonic()
-
-    def _end_if_over(self, proc: _Proc) -> None:
-        """Record the end of a job whose process has exited, once its output is
-        read (or ``DRAIN`` seconds later: a child it left behind may hold the pipe)."""
-        if proc.exited_at is None or (proc.out_open and time.monotonic() - proc.exited_at < DRAIN):
-            return
-        if proc.ctl_open and proc.exit is None and time.monotonic() - proc.exited_at < DRAIN:
-            return
-        self._close_output(proc)
+    def _close_control(self, proc: JobProcess) -> None:
         if proc.ctl_open:
+            proc.ctl_open = False
             assert self._selector is not None
             self._selector.unregister(proc.ctl)
             proc.ctl.close()
-            proc.ctl_open = False
-        running = proc.running
+
+    def _on_message(self, proc: JobProcess, message: Tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "pid" and proc.pid is None:
+            with self._lock:
+                proc.pid = message[1]
+                pending, proc.signal = proc.signal, None
+            if pending is None and proc.running.stopping is not None:  # stopped while its process started
+                pending = STOP_SIGNALS[proc.running.stopping]
+            if pending is not None:
+                self._signal(proc.running, pending, group=pending == signal.SIGKILL)
+            self._watch_exit(proc)
+        elif kind == "progress":
+            proc.running.progress = message[1]
+        elif kind == "end":
+            proc.ending = message[1:]  # (status, error); its result comes next
+        elif kind == "exit":
+            proc.exit, proc.exited_at = message[1], time.monotonic()
+        elif kind == "bad":
+            log.error("job %s: an unreadable message on its control socket (%s)", proc.running.id, message[1])
+
+    def _watch_exit(self, proc: JobProcess) -> None:
+        """See the job's process exit through a pidfd: its fork server may be dead or stopped."""
+        try:
+            proc.pidfd = os.pidfd_open(proc.pid)  # type: ignore[attr-defined,arg-type]
+        except AttributeError:  # not Linux 5.3+ / Python 3.9+: the channel's end says it instead
+            return
+        except OSError:  # it has exited already
+            proc.exited_at = proc.exited_at or time.monotonic()
+            return
+        assert self._selector is not None
+        self._selector.register(proc.pidfd, selectors.EVENT_READ, lambda: self._exited(proc))
+
+    def _exited(self, proc: JobProcess) -> None:
+        if proc.exited_at is None:
+            proc.exited_at = time.monotonic()
+        self._close_pidfd(proc)
+
+    def _close_pidfd(self, proc: JobProcess) -> None:
+        if proc.pidfd is not None:
+            assert self._selector is not None
+            self._selector.unregister(proc.pidfd)
+            os.close(proc.pidfd)
+            proc.pidfd = None
+
+    def _launch_overdue(self, proc: JobProcess) -> bool:
+        """Whether the job's process is past ``LAUNCH_TIMEOUT`` (from when its fork
+        server was ready: importing the app may take long) and still not started."""
+        ready = proc.server.ready_since()
+        if ready is None:
+            return time.monotonic() - proc.launched >= PRELOAD_TIMEOUT
+        return time.monotonic() - max(ready, proc.launched) >= LAUNCH_TIMEOUT
+
+    def _launch_failed(self, proc: JobProcess) -> None:
+        """The job's process did not start within ``LAUNCH_TIMEOUT``: the job fails
+        and its fork server, stuck, is replaced (the jobs it started live on)."""
+        log.error("job %s: its process did not start within %g s; the fork server (pid %d) is replaced",
+                  proc.running.id, LAUNCH_TIMEOUT, proc.server.process.pid)
+        replace_fork_server(proc.server)
+        self._drop(proc)
+        self.runner.finish(proc.running, JobStatus.FAILED, None, "the job's process did not start within %g s "
+                           "(its fork server was stuck; a fresh one takes the next jobs)" % LAUNCH_TIMEOUT)
+
+    def _drop(self, proc: JobProcess) -> None:
+        """Forget a job's process: close its channel, output and pidfd; free its slot."""
+        self._close_output(proc)
+        self._close_control(proc)
+        self._close_pidfd(proc)
         with self._lock:
-            self._procs.pop(running.id, None)
-        if running.stopping is not None and proc.pid is not None:
+            self._procs.pop(proc.running.id, None)
+
+    def _end_if_over(self, proc: JobProcess) -> None:
+        """Record the end of a job whose process has exited, once its output is
+        read (or ``DRAIN`` seconds later: a child it left behind may hold the pipe)."""
+        now = time.monotonic()
+        if proc.exited_at is None or (proc.out_open and now - proc.exited_at < DRAIN):
+            return
+        said = proc.end is not None or proc.exit is not None or not proc.ctl_open
+        if not said and now - max(proc.exited_at, proc.last_ctl if proc.frames.partial() else 0) < DRAIN:
+            return  # its end or exit code may still be on the way (a fork server that is stopped never sends it)
+        alive = proc.pidfd is not None  # its channel has ended, its exit not seen: it cannot be watched, so it goes
+        self._drop(proc)
+        running = proc.running
+        if (running.stopping is not None or alive) and proc.pid is not None:
             try:  # what the stopped job started goes with it
                 os.killpg(proc.pid, signal.SIGKILL)
             except OSError:
                 pass
+        if proc.end is not None and proc.end_size > BIG_END:  # unpickled and written off this thread
+            threading.Thread(target=self._record_end, args=(proc,), name="web_background-end", daemon=True).start()
+        else:
+            self._record_end(proc)
+
+    def _record_end(self, proc: JobProcess) -> None:
+        running = proc.running
         if proc.end is not None and not (running.killed and proc.end[0] == JobStatus.DONE.value):
-            status, result, error = proc.end
-            self.runner.finish(running, JobStatus(status), result, error)
+            status, payload, error = proc.end
+            self.runner.finish(running, JobStatus(status), result_of(payload), error)
         elif running.stopping is not None:
             self.runner.finish_stopped(running)
         else:

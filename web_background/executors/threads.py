@@ -4,7 +4,9 @@ Cheap to start and able to share anything with the app, but not isolated: a
 stop is raised in the job's thread asynchronously (``PyThreadState_SetAsyncExc``),
 which reaches it at its next Python bytecode.  A thread stuck inside C past
 ``cancel_grace`` is abandoned: the job is recorded as stopped and the pool
-starts a fresh thread in its place, so hung jobs never shrink the pool.
+starts a fresh thread in its place, so hung jobs never shrink the pool; past
+``workers`` such threads, a stuck one keeps its slot instead, so that hung jobs
+cannot grow the process without bound either.
 """
 
 import collections
@@ -86,6 +88,7 @@ class ThreadPool:
         self._cond = threading.Condition()
         self._threads: List[threading.Thread] = []
         self._abandoned: Set[threading.Thread] = set()
+        self._held: Set[threading.Thread] = set()  # stuck in a stopped job, keeping their slot
         self._pid = 0
         self._active = 0  # callables taken by a thread and not yet returned (abandoned ones not counted)
         self._closed = False
@@ -100,6 +103,7 @@ class ThreadPool:
                 self._pid, self._threads, self._active = os.getpid(), [], 0
                 self._queue.clear()
                 self._abandoned.clear()
+                self._held.clear()
             free = self.workers - self._active
             if len(self._queue) - free >= self.queue_limit:
                 return False
@@ -115,18 +119,28 @@ class ThreadPool:
             self._threads.append(t)
             t.start()
 
-    def abandon(self, thread: threading.Thread) -> None:
+    def abandon(self, thread: threading.Thread) -> bool:
         """Give back the slot of a thread stuck in a job: a fresh thread takes
-        its place, and the stuck one ends once its job returns, if ever."""
+        its place, and the stuck one ends once its job returns, if ever.  False
+        (the thread keeps its slot) when ``workers`` threads are abandoned already."""
         with self._cond:
             if thread not in self._threads or self._closed:
-                return
+                return True
+            if len(self._abandoned) >= self.workers:
+                self._held.add(thread)
+                return False
             self._threads.remove(thread)
             self._abandoned.add(thread)
             self._active -= 1
             self._fill()
             if self._queue:
                 self._cond.notify()
+        return True
+
+    def stuck(self) -> int:
+        """Threads stuck in a stopped job that has not returned yet."""
+        with self._cond:
+            return len(self._abandoned) + len(self._held)
 
     def _work(self) -> None:
         me = threading.current_thread()
@@ -144,6 +158,7 @@ class ThreadPool:
                 log.exception("job runner error")
             finally:
                 with self._cond:
+                    self._held.discard(me)
                     if me in self._abandoned:
                         self._abandoned.discard(me)
                         return
@@ -189,8 +204,13 @@ class ThreadExecutor(Executor):
 
     def kill(self, running: "_Running", record_end: Callable[[], None]) -> None:
         if running.thread is not None:
-            log.warning("job %s did not stop within cancel_grace; its thread is abandoned", running.id)
-            self.pool.abandon(running.thread)
+            if self.pool.abandon(running.thread):
+                log.warning("job %s did not stop within cancel_grace; its thread is abandoned", running.id)
+            else:
+                log.warning("job %s did not stop within cancel_grace and keeps its thread: %d jobs are stuck in "
+                            "threads that cannot be stopped, %d of them abandoned (the most this pool abandons); new "
+                            "jobs wait for a free thread. executor='processes' stops such jobs for good",
+                            running.id, self.pool.stuck(), self.pool.workers)
         record_end()
 
     def close(self) -> None:
