@@ -4,16 +4,24 @@ Per job, three keys with one hash tag (``{id}``):
   ``wb:{id}``       hash: each record field as JSON, plus ``end``, ``cut``, ``n``
   ``wb:{id}:out``   list of output chunks, oldest first
   ``wb:{id}:idx``   sorted set: chunk serial number -> its absolute start offset
-and two indexes: ``wb:ids`` (id -> created) and ``wb:finished`` (id -> finished).
-Appends and reads are Lua scripts, so each is one round trip and atomic.
-A finished job's keys carry a Redis expiry of ``ttl`` seconds.
+and the indexes the page query and pruning read, sorted sets scored by
+``created`` unless said otherwise: ``wb:ids`` (every job), ``wb:s:<status>``,
+``wb:o:<owner>``, ``wb:os:<status>:<owner>``, ``wb:n:<name>`` (with
+``wb:names``, the set of names), ``wb:finished`` (scored by ``finished``);
+``wb:ix`` (a hash: id -> which of them hold it, and its ``key=``),
+``wb:cancel`` (the set of unfinished jobs asked to stop) and ``wb:key:<key>``
+(the job holding a key).  Appends, reads, updates and drops are Lua scripts,
+so each is one round trip and atomic.  A finished job's keys also carry a
+Redis expiry of ``ttl`` seconds (if no process prunes); pruning drops a job
+with its index entries and its key entry.
 """
 
 import json
+import secrets
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
-from . import FINISHED, Store, StoreError, jsonable
+from . import FINISHED, PRUNE_SLICE, JobStatus, Page, Store, StoreError, jsonable, names_matching, owner_key
 
 try:
     import redis
@@ -70,6 +78,87 @@ redis.call('SET', KEYS[1], ARGV[1])
 return false
 """
 
+# wb:ix holds, per job, a JSON object: s (status), o (owner, if any), n (name), k (its key=, if any)
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local id, new = ARGV[1], ARGV[2]
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if ARGV[4] == '1' then redis.call('SADD', 'wb:cancel', id) end
+if new ~= '' then
+  local raw = redis.call('HGET', 'wb:ix', id)
+  if raw then
+    local ix = cjson.decode(raw)
+    if ix.s ~= new then
+      local created = redis.call('ZSCORE', 'wb:ids', id) or '0'
+      redis.call('ZREM', 'wb:s:' .. ix.s, id)
+      redis.call('ZADD', 'wb:s:' .. new, created, id)
+      if ix.o then
+        redis.call('ZREM', 'wb:os:' .. ix.s .. ':' .. ix.o, id)
+        redis.call('ZADD', 'wb:os:' .. new .. ':' .. ix.o, created, id)
+      end
+      ix.s = new
+      redis.call('HSET', 'wb:ix', id, cjson.encode(ix))
+    end
+  end
+end
+if ARGV[3] ~= '' then  -- finished at this time
+  redis.call('ZADD', 'wb:finished', ARGV[3], id)
+  redis.call('SREM', 'wb:cancel', id)
+  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+end
+return 1
+"""
+
+_DROP_ONE = """
+local function drop(id)
+  local base = 'wb:{' .. id .. '}'
+  local gone = redis.call('DEL', base, base .. ':out', base .. ':idx')
+  local raw = redis.call('HGET', 'wb:ix', id)
+  redis.call('ZREM', 'wb:ids', id)
+  redis.call('ZREM', 'wb:finished', id)
+  redis.call('SREM', 'wb:cancel', id)
+  if not raw then return gone end
+  local ix = cjson.decode(raw)
+  redis.call('HDEL', 'wb:ix', id)
+  redis.call('ZREM', 'wb:s:' .. ix.s, id)
+  if ix.o then
+    redis.call('ZREM', 'wb:o:' .. ix.o, id)
+    redis.call('ZREM', 'wb:os:' .. ix.s .. ':' .. ix.o, id)
+  end
+  redis.call('ZREM', 'wb:n:' .. ix.n, id)
+  if redis.call('EXISTS', 'wb:n:' .. ix.n) == 0 then redis.call('SREM', 'wb:names', ix.n) end
+  if ix.k and redis.call('GET', 'wb:key:' .. ix.k) == id then redis.call('DEL', 'wb:key:' .. ix.k) end
+  return 1
+end
+"""
+
+_DROP = _DROP_ONE + """
+local n = 0
+for i = 1, #ARGV do n = n + drop(ARGV[i]) end
+return n
+"""
+
+# ARGV: the cutoff (finished at or before it: past ttl), max_jobs, the slice's size
+_PRUNE = _DROP_ONE + """
+local limit = tonumber(ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', 'wb:finished', '-inf', ARGV[1], 'LIMIT', 0, limit)
+local over = redis.call('ZCARD', 'wb:finished') - #ids - tonumber(ARGV[2])
+if over > 0 and #ids < limit then
+  local more = redis.call('ZRANGE', 'wb:finished', #ids, #ids + math.min(over, limit - #ids) - 1)
+  for _, id in ipairs(more) do ids[#ids + 1] = id end
+end
+local n = 0
+for _, id in ipairs(ids) do n = n + drop(id) end
+return n
+"""
+
+_BEAT = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 'heartbeat', ARGV[1]) end
+end
+return 0
+"""
+
 _NUMERIC = ("end", "cut", "n")
 
 
@@ -95,6 +184,10 @@ class RedisStore(Store):
         self._append_script = client.register_script(_APPEND)
         self._read_script = client.register_script(_READ)
         self._claim_script = client.register_script(_CLAIM)
+        self._update_script = client.register_script(_UPDATE)
+        self._drop_script = client.register_script(_DROP)
+        self._prune_script = client.register_script(_PRUNE)
+        self._beat_script = client.register_script(_BEAT)
 
     def share_connection(self, client: Any) -> bool:
         """Use ``client`` (an RQ work-horse's own, already connected) when it
@@ -123,37 +216,49 @@ class RedisStore(Store):
         key = _keys(record["id"])[0]
         fields: Dict[str, Any] = {k: json.dumps(jsonable(v)) for k, v in record.items()}
         fields.update(end=0, cut=0, n=0)
+        job_id, status, created = record["id"], record["status"], record["created"]
+        name, owner = str(record.get("name") or ""), owner_key(record.get("owner"))
+        ix: Dict[str, Any] = {"s": status, "n": name}
         pipe = self.client.pipeline()
         pipe.hset(key, mapping=fields)
-        pipe.zadd("wb:ids", {record["id"]: record["created"]})
-        if record["status"] in FINISHED:
-            pipe.zadd("wb:finished", {record["id"]: record.get("finished") or time.time()})
+        pipe.zadd("wb:ids", {job_id: created})
+        pipe.zadd("wb:s:" + status, {job_id: created})
+        pipe.zadd("wb:n:" + name, {job_id: created})
+        pipe.sadd("wb:names", name)
+        if owner is not None:
+            ix["o"] = owner
+            pipe.zadd("wb:o:" + owner, {job_id: created})
+            pipe.zadd("wb:os:%s:%s" % (status, owner), {job_id: created})
+        if record.get("key") is not None:
+            ix["k"] = str(record["key"])
+        pipe.hset("wb:ix", job_id, json.dumps(ix))
+        if status in FINISHED:
+            pipe.zadd("wb:finished", {job_id: record.get("finished") or time.time()})
+        if record.get("cancel") and status not in FINISHED:
+            pipe.sadd("wb:cancel", job_id)
         self._call(pipe.execute)
 
     def get(self, job_id: str) -> Optional[Dict[str, Any]]:
         raw = self._call(self.client.hgetall, _keys(job_id)[0])
         if not raw:
             return None
-        try:
-            record = {k.decode(): json.loads(v) for k, v in raw.items()}
-            if record.get("id") != job_id or "status" not in record:
-                raise ValueError("not a job record")
-        except ValueError as e:
-            raise StoreError("job %s: corrupt record in Redis (%s)" % (job_id, e)) from None
-        return record
+        return _decode(job_id, raw)
 
     def _update(self, job_id: str, **fields: Any) -> None:
-        key, out, idx = _keys(job_id)
-        pipe = self.client.pipeline()  # MULTI/EXEC: the fields and the expiry land together
-        pipe.exists(key)
-        pipe.hset(key, mapping={k: json.dumps(jsonable(v)) for k, v in fields.items()})
-        if fields.get("status") in FINISHED:
-            pipe.zadd("wb:finished", {job_id: fields.get("finished") or time.time()})
-            for k in (key, out, idx):
-                pipe.expire(k, max(1, int(self.ttl + 1)))
-        existed = self._call(pipe.execute)[0]
-        if not existed:  # updating a job that expired meanwhile must not resurrect it
-            self._call(self.client.delete, key)
+        # one script: the fields, the indexes and the expiry land together, and a
+        # job that expired meanwhile is not resurrected
+        if not fields:
+            return
+        status = fields.get("status")
+        finished = ""
+        if status in FINISHED:
+            finished = repr(float(fields.get("finished") or time.time()))
+        pairs: List[Any] = []
+        for k, v in fields.items():
+            pairs += [k, json.dumps(jsonable(v))]
+        self._call(self._update_script, keys=list(_keys(job_id)),
+                   args=[job_id, status or "", finished, "1" if fields.get("cancel") else "",
+                         max(1, int(self.ttl + 1))] + pairs)
 
     def _append(self, job_id: str, text: str, skipped: int = 0) -> None:
         if text or skipped:
@@ -183,25 +288,93 @@ class RedisStore(Store):
         alive = self._call(pipe.execute) if ids else []
         gone = [i for i, a in zip(ids, alive) if not a]
         if gone:  # expired by Redis: forget them in the indexes too
-            self._call(self.client.zrem, "wb:ids", *gone)
-            self._call(self.client.zrem, "wb:finished", *gone)
+            self._call(self._drop_script, keys=[], args=gone)
         return [i for i, a in zip(ids, alive) if a]
 
     def delete(self, job_id: str) -> None:
-        pipe = self.client.pipeline()
-        pipe.delete(*_keys(job_id))
-        pipe.zrem("wb:ids", job_id)
-        pipe.zrem("wb:finished", job_id)
-        self._call(pipe.execute)
+        self._call(self._drop_script, keys=[], args=[job_id])
 
-    def expire(self, ttl: float, max_jobs: int, now: Optional[float] = None) -> int:
+    def page(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
+             limit: int = 50, offset: int = 0, before: Optional[Tuple[float, str]] = None,
+             count: bool = True) -> Page:
+        if owner is None:
+            source = "wb:ids" if status is None else "wb:s:" + status
+        else:
+            source = "wb:o:" + owner if status is None else "wb:os:%s:%s" % (status, owner)
+        temp = None
+        if name is not None:
+            names = names_matching([n.decode("utf-8", "replace") for n in self._call(self.client.smembers, "wb:names")],
+                                   name)
+            if not names:
+                return Page([], self._counts(owner) if count else {}, 0 if count else None)
+            temp = "wb:tmp:" + secrets.token_hex(8)  # the matching jobs, for this query only
+            pipe = self.client.pipeline()
+            pipe.zunionstore(temp, ["wb:n:" + n for n in names], aggregate="MAX")
+            pipe.zinterstore(temp, [temp, source], aggregate="MAX")
+            pipe.expire(temp, 30)
+            self._call(pipe.execute)
+            source = temp
+        try:
+            ids = self._page_ids(source, limit, offset, before)
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(_keys(job_id)[0])
+            if count:
+                pipe.zcard(source)
+                self._queue_counts(pipe, owner)
+            got = self._call(pipe.execute)
+        finally:
+            if temp is not None:
+                self._call(self.client.delete, temp)
+        jobs = [_decode(i, raw) for i, raw in zip(ids, got) if raw]
+        if not count:
+            return Page(jobs)
+        rest = got[len(ids):]
+        return Page(jobs, dict(zip([s.value for s in JobStatus], rest[1:])), rest[0])
+
+    def _page_ids(self, source: str, limit: int, offset: int, before: Optional[Tuple[float, str]]) -> List[str]:
+        if limit <= 0:
+            return []
+        if before is None:
+            return [i.decode() for i in self._call(self.client.zrevrange, source, offset, offset + limit - 1)]
+        created, last = before
+        pipe = self.client.pipeline(transaction=False)  # the jobs of the same ``created`` first, then older
+        pipe.zrangebyscore(source, created, created)
+        pipe.zrevrangebyscore(source, "(%r" % float(created), "-inf", start=0, num=offset + limit)
+        ties, older = self._call(pipe.execute)
+        same = sorted((i.decode() for i in ties), reverse=True)
+        ids = [i for i in same if i < last] + [i.decode() for i in older]
+        return ids[offset:offset + limit]
+
+    def _queue_counts(self, pipe: Any, owner: Optional[str]) -> None:
+        for s in JobStatus:
+            pipe.zcard("wb:s:" + s.value if owner is None else "wb:os:%s:%s" % (s.value, owner))
+
+    def _counts(self, owner: Optional[str]) -> Dict[str, int]:
+        pipe = self.client.pipeline(transaction=False)
+        self._queue_counts(pipe, owner)
+        return dict(zip([s.value for s in JobStatus], self._call(pipe.execute)))
+
+    def prune(self, ttl: float, max_jobs: int, now: Optional[float] = None, limit: int = PRUNE_SLICE) -> int:
         now = time.time() if now is None else now
-        old = self._call(self.client.zrangebyscore, "wb:finished", "-inf", now - ttl)
-        drop = [i.decode() for i in old]
-        over = self._call(self.client.zcard, "wb:ids") - len(drop) - max_jobs
-        if over > 0:
-            more = self._call(self.client.zrange, "wb:finished", len(drop), len(drop) + over - 1)
-            drop += [i.decode() for i in more]
-        for job_id in drop:
-            self.delete(job_id)
-        return len(drop)
+        return int(self._call(self._prune_script, keys=[], args=[repr(float(now - ttl)), max_jobs, limit]))
+
+    def beat(self, job_ids: Iterable[str], now: float) -> None:
+        keys = [_keys(i)[0] for i in job_ids]
+        if keys:
+            self._call(self._beat_script, keys=keys, args=[json.dumps(now)])
+
+    def cancel_requested(self, job_ids: Iterable[str]) -> Set[str]:
+        asked = {i.decode() for i in self._call(self.client.smembers, "wb:cancel")}
+        return asked.intersection(job_ids)
+
+
+def _decode(job_id: str, raw: Dict[bytes, bytes]) -> Dict[str, Any]:
+    """A record from its hash (HGETALL)."""
+    try:
+        record = {k.decode(): json.loads(v) for k, v in raw.items()}
+        if record.get("id") != job_id or "status" not in record:
+            raise ValueError("not a job record")
+    except ValueError as e:
+        raise StoreError("job %s: corrupt record in Redis (%s)" % (job_id, e)) from None
+    return record
