@@ -312,3 +312,14 @@ def test_heartbeats_and_cancel_checks_are_batched_over_many_jobs(store):
     assert store.cancel_requested(["h0", "h3", "h4", "gone"]) == {"h3"}
     store.update("h3", status="cancelled", finished=time.time())
     assert store.cancel_requested(["h3"]) in (set(), {"h3"})  # an ended job is no running job's business
+
+
+def test_an_owner_given_after_creation_is_in_the_owners_page(store):
+    store.create(record("a", name="f"))
+    store.update("a", owner="ada")
+    assert [r["id"] for r in store.page(owner="ada").jobs] == ["a"]
+    store.update("a", status="done", finished=time.time())
+    page = store.page(owner="ada", status="done")
+    assert [r["id"] for r in page.jobs] == ["a"] and page.counts["done"] == 1 and page.counts["queued"] == 0
+    store.update("a", owner=None)
+    assert store.page(owner="ada").jobs == [] and store.page(owner="ada").counts["done"] == 0

@@ -12,7 +12,8 @@ import enum
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+import time
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 
 class JobStatus(str, enum.Enum):
@@ -146,6 +147,23 @@ class Store:
                  and (name is None or names_matching([str(r.get("name") or "")], name))
                  and (before is None or sort_key(r) < tuple(before))]
         return Page(shown[offset:offset + limit], counts if count else {}, len(shown) if count else None)
+
+    def walk(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
+             ttl: Optional[float] = None, batch: int = 500) -> Iterator[Dict[str, Any]]:
+        """Every job the filters match, newest first, read ``batch`` at a time
+        through ``page`` (jobs created meanwhile are not in the walk; none is
+        listed twice); ``ttl``: skip finished jobs past it not yet pruned."""
+        before: Optional[Tuple[float, str]] = None
+        while True:
+            jobs = self.page(status, name, owner, limit=batch, before=before, count=False).jobs
+            now = time.time()
+            for record in jobs:
+                finished = record.get("finished")
+                if ttl is None or record["status"] not in FINISHED or finished is None or finished + ttl > now:
+                    yield record
+            if len(jobs) < batch:
+                return
+            before = sort_key(jobs[-1])
 
     def prune(self, ttl: float, max_jobs: int, now: Optional[float] = None, limit: int = PRUNE_SLICE) -> int:
         """Drop at most ``limit`` jobs in one bounded step: finished jobs older

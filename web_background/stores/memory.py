@@ -79,15 +79,16 @@ class MemoryStore(Store):
         entry = self._jobs.get(job_id)
         if entry is None:
             return
-        if "status" not in fields or fields["status"] == entry.record["status"]:
-            entry.record.update(fields)
+        old = entry.record
+        if old["status"] == fields.get("status", old["status"]) and old.get("owner") == fields.get("owner", old.get("owner")):
+            old.update(fields)  # not a field the list is kept by
             return
         with self._lock:
-            self._index(entry.record, add=False)
-            entry.record.update(fields)
-            self._index(entry.record, add=True)
-            if fields["status"] in FINISHED:
-                self._finished[job_id] = entry.record.get("finished") or time.time()
+            self._index(old, add=False)
+            old.update(fields)
+            self._index(old, add=True)
+            if old["status"] in FINISHED:
+                self._finished.setdefault(job_id, old.get("finished") or time.time())
             else:  # a retry: queued again
                 self._finished.pop(job_id, None)
 

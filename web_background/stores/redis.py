@@ -79,26 +79,33 @@ return false
 """
 
 # wb:ix holds, per job, a JSON object: s (status), o (owner, if any), n (name), k (its key=, if any)
+# ARGV: id, the new status or '', finished at (or ''), '1' for a cancel, the expiry of a finished job,
+# the owner ('' unchanged, '0' none, '1' the next argument), the owner, then field, value pairs
 _UPDATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local id, new = ARGV[1], ARGV[2]
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+local id = ARGV[1]
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 if ARGV[4] == '1' then redis.call('SADD', 'wb:cancel', id) end
-if new ~= '' then
-  local raw = redis.call('HGET', 'wb:ix', id)
-  if raw then
-    local ix = cjson.decode(raw)
-    if ix.s ~= new then
-      local created = redis.call('ZSCORE', 'wb:ids', id) or '0'
-      redis.call('ZREM', 'wb:s:' .. ix.s, id)
-      redis.call('ZADD', 'wb:s:' .. new, created, id)
-      if ix.o then
-        redis.call('ZREM', 'wb:os:' .. ix.s .. ':' .. ix.o, id)
-        redis.call('ZADD', 'wb:os:' .. new .. ':' .. ix.o, created, id)
-      end
-      ix.s = new
-      redis.call('HSET', 'wb:ix', id, cjson.encode(ix))
+local raw = redis.call('HGET', 'wb:ix', id)
+if raw and (ARGV[2] ~= '' or ARGV[6] ~= '') then
+  local ix = cjson.decode(raw)
+  local s, o = ix.s, ix.o
+  if ARGV[2] ~= '' then s = ARGV[2] end
+  if ARGV[6] == '0' then o = nil elseif ARGV[6] == '1' then o = ARGV[7] end
+  if s ~= ix.s or o ~= ix.o then
+    local created = redis.call('ZSCORE', 'wb:ids', id) or '0'
+    redis.call('ZREM', 'wb:s:' .. ix.s, id)
+    redis.call('ZADD', 'wb:s:' .. s, created, id)
+    if ix.o then
+      redis.call('ZREM', 'wb:o:' .. ix.o, id)
+      redis.call('ZREM', 'wb:os:' .. ix.s .. ':' .. ix.o, id)
     end
+    if o then
+      redis.call('ZADD', 'wb:o:' .. o, created, id)
+      redis.call('ZADD', 'wb:os:' .. s .. ':' .. o, created, id)
+    end
+    ix.s, ix.o = s, o
+    redis.call('HSET', 'wb:ix', id, cjson.encode(ix))
   end
 end
 if ARGV[3] ~= '' then  -- finished at this time
@@ -253,12 +260,16 @@ class RedisStore(Store):
         finished = ""
         if status in FINISHED:
             finished = repr(float(fields.get("finished") or time.time()))
+        owner: List[Any] = ["", ""]
+        if "owner" in fields:
+            value = owner_key(fields["owner"])
+            owner = ["0", ""] if value is None else ["1", value]
         pairs: List[Any] = []
         for k, v in fields.items():
             pairs += [k, json.dumps(jsonable(v))]
         self._call(self._update_script, keys=list(_keys(job_id)),
                    args=[job_id, status or "", finished, "1" if fields.get("cancel") else "",
-                         max(1, int(self.ttl + 1))] + pairs)
+                         max(1, int(self.ttl + 1))] + owner + pairs)
 
     def _append(self, job_id: str, text: str, skipped: int = 0) -> None:
         if text or skipped:

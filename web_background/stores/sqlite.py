@@ -156,9 +156,9 @@ class SQLiteStore(Store):
             except ValueError:
                 raise StoreError("job %s: corrupt record in %s" % (job_id, self.path)) from None
             record.update({k: jsonable(v) for k, v in fields.items()})
-            c.execute("UPDATE jobs SET status = ?, finished = ?, cancel = ?, record = ? WHERE id = ?",
+            c.execute("UPDATE jobs SET status = ?, finished = ?, cancel = ?, owner = ?, record = ? WHERE id = ?",
                       (record["status"], record.get("finished"), int(bool(record.get("cancel"))),
-                       json.dumps(record), job_id))
+                       owner_key(record.get("owner")), json.dumps(record), job_id))
 
     def _append(self, job_id: str, text: str, skipped: int = 0) -> None:
         if not (text or skipped):
