@@ -68,6 +68,7 @@ BENCHMARKS = [  # the benchmark modules, in the order they run (and their rows p
     "bench_process_start",
     "bench_cancel",
     "bench_capture_redis",
+    "bench_history",
 ]
 
 

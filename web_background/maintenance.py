@@ -46,7 +46,7 @@ def maintain(runner: "_Runner") -> None:
                     running.retry_at = None
                     if not running.executor.start(running, running.call):
                         runner.finish(running, JobStatus.FAILED, error="no room to start its next attempt")
-                if now - running.flushed >= FLUSH_INTERVAL and (check or running.sink.has_output()):
+                if now - running.flushed >= FLUSH_INTERVAL and _has_news(running):
                     runner.flush(running)
                 _watch(runner, running, now, running.id in asked)
             except Exception as e:
@@ -56,6 +56,11 @@ def maintain(runner: "_Runner") -> None:
         if more or now - last_prune >= PRUNE_INTERVAL:
             last_prune = now
             more = prune_slice(runner)
+
+
+def _has_news(running: _Running) -> bool:
+    """The job has output or progress the store does not have yet (a silent job costs no flush)."""
+    return running.sink.has_output() or running.progress is not None or bool(running.pending or running.skipped)
 
 
 def _pause(runner: "_Runner", now: float, last_check: float, last_beat: float) -> float:
@@ -68,7 +73,7 @@ def _pause(runner: "_Runner", now: float, last_check: float, last_beat: float) -
     for running in list(runner._local.values()):
         if running.final is not None:
             return 0.0
-        if running.sink.has_output():
+        if _has_news(running):
             due = min(due, running.flushed + FLUSH_INTERVAL)
         if running.retry_at is not None:
             due = min(due, running.retry_at)

@@ -116,37 +116,50 @@ end
 return 1
 """
 
-_DROP_ONE = """
-local function drop(id)
-  local base = 'wb:{' .. id .. '}'
-  local gone = redis.call('DEL', base, base .. ':out', base .. ':idx')
-  local raw = redis.call('HGET', 'wb:ix', id)
-  redis.call('ZREM', 'wb:ids', id)
-  redis.call('ZREM', 'wb:finished', id)
-  redis.call('SREM', 'wb:cancel', id)
-  if not raw then return gone end
-  local ix = cjson.decode(raw)
-  redis.call('HDEL', 'wb:ix', id)
-  redis.call('ZREM', 'wb:s:' .. ix.s, id)
-  if ix.o then
-    redis.call('ZREM', 'wb:o:' .. ix.o, id)
-    redis.call('ZREM', 'wb:os:' .. ix.s .. ':' .. ix.o, id)
+# drop(ids): each job's keys, index entries and key= entry, with one command per index touched
+_DROP_ALL = """
+local function drop(ids)
+  local gone, by_key, dead, names = 0, {}, {}, {}
+  local function add(key, id)
+    local list = by_key[key]
+    if not list then list = {}; by_key[key] = list end
+    list[#list + 1] = id
   end
-  redis.call('ZREM', 'wb:n:' .. ix.n, id)
-  if redis.call('EXISTS', 'wb:n:' .. ix.n) == 0 then redis.call('SREM', 'wb:names', ix.n) end
-  if ix.k and redis.call('GET', 'wb:key:' .. ix.k) == id then redis.call('DEL', 'wb:key:' .. ix.k) end
-  return 1
+  for _, id in ipairs(ids) do
+    local base = 'wb:{' .. id .. '}'
+    dead[#dead + 1] = base; dead[#dead + 1] = base .. ':out'; dead[#dead + 1] = base .. ':idx'
+    add('wb:ids', id); add('wb:finished', id)
+    local raw = redis.call('HGET', 'wb:ix', id)
+    if raw then
+      gone = gone + 1
+      local ix = cjson.decode(raw)
+      add('wb:s:' .. ix.s, id)
+      if ix.o then add('wb:o:' .. ix.o, id); add('wb:os:' .. ix.s .. ':' .. ix.o, id) end
+      add('wb:n:' .. ix.n, id)
+      names[ix.n] = true
+      if ix.k and redis.call('GET', 'wb:key:' .. ix.k) == id then dead[#dead + 1] = 'wb:key:' .. ix.k end
+    elseif redis.call('EXISTS', base) == 1 then
+      gone = gone + 1
+    end
+  end
+  if #ids == 0 then return 0 end
+  redis.call('DEL', unpack(dead))
+  redis.call('HDEL', 'wb:ix', unpack(ids))
+  redis.call('SREM', 'wb:cancel', unpack(ids))
+  for key, list in pairs(by_key) do redis.call('ZREM', key, unpack(list)) end
+  for name in pairs(names) do
+    if redis.call('EXISTS', 'wb:n:' .. name) == 0 then redis.call('SREM', 'wb:names', name) end
+  end
+  return gone
 end
 """
 
-_DROP = _DROP_ONE + """
-local n = 0
-for i = 1, #ARGV do n = n + drop(ARGV[i]) end
-return n
+_DROP = _DROP_ALL + """
+return drop(ARGV)
 """
 
 # ARGV: the cutoff (finished at or before it: past ttl), max_jobs, the slice's size
-_PRUNE = _DROP_ONE + """
+_PRUNE = _DROP_ALL + """
 local limit = tonumber(ARGV[3])
 local ids = redis.call('ZRANGEBYSCORE', 'wb:finished', '-inf', ARGV[1], 'LIMIT', 0, limit)
 local over = redis.call('ZCARD', 'wb:finished') - #ids - tonumber(ARGV[2])
@@ -154,9 +167,23 @@ if over > 0 and #ids < limit then
   local more = redis.call('ZRANGE', 'wb:finished', #ids, #ids + math.min(over, limit - #ids) - 1)
   for _, id in ipairs(more) do ids[#ids + 1] = id end
 end
-local n = 0
-for _, id in ipairs(ids) do n = n + drop(id) end
-return n
+return drop(ids)
+"""
+
+# each job's hash as one JSON object (its values are JSON already): one string a job to parse
+_RECORDS = """
+local out = {}
+for i = 1, #KEYS do
+  local h = redis.call('HGETALL', KEYS[i])
+  if #h == 0 then
+    out[i] = ''
+  else
+    local parts = {}
+    for j = 1, #h, 2 do parts[#parts + 1] = cjson.encode(h[j]) .. ':' .. h[j + 1] end
+    out[i] = '{' .. table.concat(parts, ',') .. '}'
+  end
+end
+return out
 """
 
 _BEAT = """
@@ -195,6 +222,7 @@ class RedisStore(Store):
         self._drop_script = client.register_script(_DROP)
         self._prune_script = client.register_script(_PRUNE)
         self._beat_script = client.register_script(_BEAT)
+        self._records_script = client.register_script(_RECORDS)
 
     def share_connection(self, client: Any) -> bool:
         """Use ``client`` (an RQ work-horse's own, already connected) when it
@@ -328,19 +356,20 @@ class RedisStore(Store):
         try:
             ids = self._page_ids(source, limit, offset, before)
             pipe = self.client.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hgetall(_keys(job_id)[0])
+            if ids:
+                self._records_script(keys=[_keys(i)[0] for i in ids], client=pipe)
             if count:
                 pipe.zcard(source)
                 self._queue_counts(pipe, owner)
-            got = self._call(pipe.execute)
+            got = self._call(pipe.execute) if ids or count else []
         finally:
             if temp is not None:
                 self._call(self.client.delete, temp)
-        jobs = [_decode(i, raw) for i, raw in zip(ids, got) if raw]
+        jobs = [_parse(i, raw) for i, raw in zip(ids, got[0])] if ids else []
+        jobs = [r for r in jobs if r is not None]
         if not count:
             return Page(jobs)
-        rest = got[len(ids):]
+        rest = got[1:] if ids else got
         return Page(jobs, dict(zip([s.value for s in JobStatus], rest[1:])), rest[0])
 
     def _page_ids(self, source: str, limit: int, offset: int, before: Optional[Tuple[float, str]]) -> List[str]:
@@ -378,6 +407,19 @@ class RedisStore(Store):
     def cancel_requested(self, job_ids: Iterable[str]) -> Set[str]:
         asked = {i.decode() for i in self._call(self.client.smembers, "wb:cancel")}
         return asked.intersection(job_ids)
+
+
+def _parse(job_id: str, raw: bytes) -> Optional[Dict[str, Any]]:
+    """A record from the records script's JSON object (None: the job is gone)."""
+    if not raw:
+        return None
+    try:
+        record = json.loads(raw)
+        if not isinstance(record, dict) or record.get("id") != job_id or "status" not in record:
+            raise ValueError("not a job record")
+    except ValueError as e:
+        raise StoreError("job %s: corrupt record in Redis (%s)" % (job_id, e)) from None
+    return record
 
 
 def _decode(job_id: str, raw: Dict[bytes, bytes]) -> Dict[str, Any]:
