@@ -323,3 +323,11 @@ def test_an_owner_given_after_creation_is_in_the_owners_page(store):
     assert [r["id"] for r in page.jobs] == ["a"] and page.counts["done"] == 1 and page.counts["queued"] == 0
     store.update("a", owner=None)
     assert store.page(owner="ada").jobs == [] and store.page(owner="ada").counts["done"] == 0
+
+
+def test_a_page_of_some_fields_has_at_least_those_and_its_order_fields(store):
+    store.create(record("a", name="f", progress={"done": 1, "total": 2, "message": None}, owner="o"))
+    store.append("a", "out")
+    (got,) = store.page(fields=("name", "progress")).jobs
+    assert got["name"] == "f" and got["progress"]["done"] == 1
+    assert got["id"] == "a" and got["status"] == "queued" and got["created"] > 0 and got["finished"] is None

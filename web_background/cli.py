@@ -60,12 +60,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
 
 
+_LISTED = ("name", "progress")  # what list shows, besides id, status and created
+
+
 def _list(args: argparse.Namespace) -> int:
     """Newest first, streamed: the store filters and reads a batch of jobs at a time."""
     runner = _runner()
     out = sys.stdout
     out.write("%-24s %-11s %-19s %-30s %s\n" % ("ID", "STATUS", "CREATED", "NAME", "PROGRESS"))
-    for n, r in enumerate(runner.store.walk(args.status, args.name, ttl=runner.settings["ttl"]), 1):
+    rows = runner.store.walk(args.status, args.name, ttl=runner.settings["ttl"], fields=_LISTED)
+    for n, r in enumerate(rows, 1):
         if r["status"] not in FINISHED:  # its process may have died: record() says so
             r = runner.record(r["id"]) or r
         out.write("%-24s %-11s %-19s %-30s %s\n" % (r["id"], r["status"], _when(r["created"]),

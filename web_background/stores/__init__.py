@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 import time
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 
 class JobStatus(str, enum.Enum):
@@ -130,14 +130,16 @@ class Store:
 
     def page(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
              limit: int = 50, offset: int = 0, before: Optional[Tuple[float, str]] = None,
-             count: bool = True) -> Page:
+             count: bool = True, fields: Optional[Sequence[str]] = None) -> Page:
         """Up to ``limit`` jobs newest first (by ``created``, then id), skipping
         ``offset`` of them, or only those older than ``before`` (the
         ``sort_key`` of the last job of the previous page: paging that stays
         exact while jobs are created and dropped); filtered by ``status``,
         ``name`` (a part of it, any case) and ``owner`` (compared as ``str``).
-        ``count``: also the counts per status and how many match.  This
-        default reads every job; each store answers from its own indexes."""
+        ``count``: also the counts per status and how many match; ``fields``:
+        only these are needed (a store may then read just them, and ``id``,
+        ``status``, ``created``, ``finished``).  This default reads every job;
+        each store answers from its own indexes."""
         records = [r for r in (self.get(i) for i in self.ids()) if r is not None]
         records.sort(key=sort_key, reverse=True)
         if owner is not None:
@@ -149,13 +151,14 @@ class Store:
         return Page(shown[offset:offset + limit], counts if count else {}, len(shown) if count else None)
 
     def walk(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
-             ttl: Optional[float] = None, batch: int = 500) -> Iterator[Dict[str, Any]]:
+             ttl: Optional[float] = None, batch: int = 500,
+             fields: Optional[Sequence[str]] = None) -> Iterator[Dict[str, Any]]:
         """Every job the filters match, newest first, read ``batch`` at a time
         through ``page`` (jobs created meanwhile are not in the walk; none is
         listed twice); ``ttl``: skip finished jobs past it not yet pruned."""
         before: Optional[Tuple[float, str]] = None
         while True:
-            jobs = self.page(status, name, owner, limit=batch, before=before, count=False).jobs
+            jobs = self.page(status, name, owner, limit=batch, before=before, count=False, fields=fields).jobs
             now = time.time()
             for record in jobs:
                 finished = record.get("finished")

@@ -4,7 +4,7 @@ import threading
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from . import FINISHED, PRUNE_SLICE, JobStatus, Page, Store, count_statuses, names_matching, owner_key, sort_key
 
@@ -158,7 +158,7 @@ class MemoryStore(Store):
 
     def page(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
              limit: int = 50, offset: int = 0, before: Optional[Tuple[float, str]] = None,
-             count: bool = True) -> Page:
+             count: bool = True, fields: Optional[Sequence[str]] = None) -> Page:
         with self._lock:
             if owner is None:
                 scope: Any = None if status is None else ("s", status)

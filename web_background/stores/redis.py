@@ -19,7 +19,7 @@ with its index entries and its key entry.
 import json
 import secrets
 import time
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from . import FINISHED, PRUNE_SLICE, JobStatus, Page, Store, StoreError, jsonable, names_matching, owner_key
 
@@ -170,20 +170,57 @@ end
 return drop(ids)
 """
 
-# each job's hash as one JSON object (its values are JSON already): one string a job to parse
-_RECORDS = """
-local out = {}
-for i = 1, #KEYS do
-  local h = redis.call('HGETALL', KEYS[i])
-  if #h == 0 then
-    out[i] = ''
-  else
-    local parts = {}
-    for j = 1, #h, 2 do parts[#parts + 1] = cjson.encode(h[j]) .. ':' .. h[j + 1] end
-    out[i] = '{' .. table.concat(parts, ',') .. '}'
+# One page: the ids from the index KEYS[1] newest first, then each job's hash
+# (ARGV[6..]: only these fields) as one JSON array of objects (the values are
+# JSON already), one string for the whole page.  ARGV: '1' after a cursor, its
+# created and id, the offset, the limit.  Ties on created go by id, bytewise.
+_PAGE = """
+local function lt(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
   end
+  return #a < #b
 end
-return out
+local offset, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ids = {}
+if limit <= 0 then return '[]' end
+if ARGV[1] == '1' then
+  local at = tonumber(ARGV[2])
+  local ties = redis.call('ZCOUNT', KEYS[1], ARGV[2], ARGV[2])
+  local got = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], '-inf', 'WITHSCORES', 'LIMIT', 0, offset + limit + ties)
+  local skipped = 0
+  for i = 1, #got, 2 do
+    if tonumber(got[i + 1]) ~= at or lt(got[i], ARGV[3]) then
+      if skipped < offset then skipped = skipped + 1
+      elseif #ids < limit then ids[#ids + 1] = got[i] end
+    end
+  end
+else
+  ids = redis.call('ZREVRANGE', KEYS[1], offset, offset + limit - 1)
+end
+local names = {}  -- field name -> its JSON
+local function name(n)
+  local q = names[n]
+  if not q then q = cjson.encode(n); names[n] = q end
+  return q
+end
+local out = {}
+for _, id in ipairs(ids) do
+  local key = 'wb:{' .. id .. '}'
+  local parts = {}
+  if #ARGV < 6 then
+    local h = redis.call('HGETALL', key)
+    for j = 1, #h, 2 do parts[#parts + 1] = name(h[j]) .. ':' .. h[j + 1] end
+  else  -- a job that is gone has none of them
+    local h = redis.call('HMGET', key, unpack(ARGV, 6))
+    for j = 6, #ARGV do
+      if h[j - 5] then parts[#parts + 1] = name(ARGV[j]) .. ':' .. h[j - 5] end
+    end
+  end
+  if #parts > 0 then out[#out + 1] = '{' .. table.concat(parts, ',') .. '}' end
+end
+return '[' .. table.concat(out, ',') .. ']'
 """
 
 _BEAT = """
@@ -222,7 +259,7 @@ class RedisStore(Store):
         self._drop_script = client.register_script(_DROP)
         self._prune_script = client.register_script(_PRUNE)
         self._beat_script = client.register_script(_BEAT)
-        self._records_script = client.register_script(_RECORDS)
+        self._page_script = client.register_script(_PAGE)
 
     def share_connection(self, client: Any) -> bool:
         """Use ``client`` (an RQ work-horse's own, already connected) when it
@@ -335,7 +372,7 @@ class RedisStore(Store):
 
     def page(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
              limit: int = 50, offset: int = 0, before: Optional[Tuple[float, str]] = None,
-             count: bool = True) -> Page:
+             count: bool = True, fields: Optional[Sequence[str]] = None) -> Page:
         if owner is None:
             source = "wb:ids" if status is None else "wb:s:" + status
         else:
@@ -354,37 +391,21 @@ class RedisStore(Store):
             self._call(pipe.execute)
             source = temp
         try:
-            ids = self._page_ids(source, limit, offset, before)
-            pipe = self.client.pipeline(transaction=False)
-            if ids:
-                self._records_script(keys=[_keys(i)[0] for i in ids], client=pipe)
+            wanted = [] if fields is None else sorted(set(fields) | {"id", "status", "created", "finished"})
+            cursor = ["", "", ""] if before is None else ["1", repr(float(before[0])), before[1]]
+            pipe = self.client.pipeline(transaction=False)  # one round trip: the page and the counts
+            self._page_script(keys=[source], args=cursor + [offset, limit] + wanted, client=pipe)
             if count:
                 pipe.zcard(source)
                 self._queue_counts(pipe, owner)
-            got = self._call(pipe.execute) if ids or count else []
+            got = self._call(pipe.execute)
         finally:
             if temp is not None:
                 self._call(self.client.delete, temp)
-        jobs = [_parse(i, raw) for i, raw in zip(ids, got[0])] if ids else []
-        jobs = [r for r in jobs if r is not None]
+        jobs = _parse_page(got[0])
         if not count:
             return Page(jobs)
-        rest = got[1:] if ids else got
-        return Page(jobs, dict(zip([s.value for s in JobStatus], rest[1:])), rest[0])
-
-    def _page_ids(self, source: str, limit: int, offset: int, before: Optional[Tuple[float, str]]) -> List[str]:
-        if limit <= 0:
-            return []
-        if before is None:
-            return [i.decode() for i in self._call(self.client.zrevrange, source, offset, offset + limit - 1)]
-        created, last = before
-        pipe = self.client.pipeline(transaction=False)  # the jobs of the same ``created`` first, then older
-        pipe.zrangebyscore(source, created, created)
-        pipe.zrevrangebyscore(source, "(%r" % float(created), "-inf", start=0, num=offset + limit)
-        ties, older = self._call(pipe.execute)
-        same = sorted((i.decode() for i in ties), reverse=True)
-        ids = [i for i in same if i < last] + [i.decode() for i in older]
-        return ids[offset:offset + limit]
+        return Page(jobs, dict(zip([s.value for s in JobStatus], got[2:])), got[1])
 
     def _queue_counts(self, pipe: Any, owner: Optional[str]) -> None:
         for s in JobStatus:
@@ -409,17 +430,16 @@ class RedisStore(Store):
         return asked.intersection(job_ids)
 
 
-def _parse(job_id: str, raw: bytes) -> Optional[Dict[str, Any]]:
-    """A record from the records script's JSON object (None: the job is gone)."""
-    if not raw:
-        return None
+def _parse_page(raw: bytes) -> List[Dict[str, Any]]:
+    """The records of the page script's JSON array."""
     try:
-        record = json.loads(raw)
-        if not isinstance(record, dict) or record.get("id") != job_id or "status" not in record:
-            raise ValueError("not a job record")
+        records = json.loads(raw)
+        for record in records:
+            if not isinstance(record, dict) or not isinstance(record.get("id"), str) or "status" not in record:
+                raise ValueError("not a job record: %.80r" % (record,))
     except ValueError as e:
-        raise StoreError("job %s: corrupt record in Redis (%s)" % (job_id, e)) from None
-    return record
+        raise StoreError("corrupt record in Redis (%s)" % e) from None
+    return records
 
 
 def _decode(job_id: str, raw: Dict[bytes, bytes]) -> Dict[str, Any]:

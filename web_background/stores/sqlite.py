@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from . import FINISHED, PRUNE_SLICE, Page, Store, StoreError, count_statuses, jsonable, names_matching, owner_key
 
@@ -50,7 +50,8 @@ CREATE INDEX IF NOT EXISTS keys_job ON keys (job_id);
 """
 _COLUMNS = {"name": "TEXT", "owner": "TEXT", "cancel": "INTEGER NOT NULL DEFAULT 0"}
 _FINISHED_SQL = "(%s)" % ", ".join("'%s'" % s for s in sorted(FINISHED))
-_DONE = "finished IS NOT NULL AND status IN %s" % _FINISHED_SQL  # finished jobs, through jobs_finished
+# finished jobs oldest first through jobs_finished ("+": not through jobs_status, which would sort them all)
+_DONE = "finished IS NOT NULL AND +status IN %s" % _FINISHED_SQL
 _BATCH = 500  # ids bound in one statement
 
 
@@ -221,7 +222,7 @@ class SQLiteStore(Store):
 
     def page(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
              limit: int = 50, offset: int = 0, before: Optional[Tuple[float, str]] = None,
-             count: bool = True) -> Page:
+             count: bool = True, fields: Optional[Sequence[str]] = None) -> Page:
         where, args = [], []  # type: List[str], List[Any]
         if owner is not None:
             where.append("owner = ?")
@@ -257,7 +258,7 @@ class SQLiteStore(Store):
             dropped = c.execute("DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE %s AND finished <= ? "
                                 "ORDER BY finished LIMIT ?)" % _DONE, (now - ttl, limit)).rowcount
             if dropped < limit:
-                over = c.execute("SELECT count(*) FROM jobs WHERE %s" % _DONE).fetchone()[0] - max_jobs
+                over = c.execute("SELECT count(*) FROM jobs WHERE status IN %s" % _FINISHED_SQL).fetchone()[0] - max_jobs
                 if over > 0:
                     dropped += c.execute(
                         "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE %s ORDER BY finished LIMIT ?)"
