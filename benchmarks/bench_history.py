@@ -135,8 +135,8 @@ def _history_rows(kind, ctx, tmp):
         return block
 
     big, small = alternate(rounds, dashboard("big"), dashboard("small"))
-    rows = [Row("dashboard %s" % kind, *ratio_row("dashboard JSON, %s, N=10,000 vs N=100" % kind,
-                                                   min(big), min(small), "<=", 2.0))]
+    label = "dashboard JSON, %s, N=10,000 vs N=100" % kind
+    rows = [Row("dashboard %s" % kind, *ratio_row(label, min(big), min(small), "<=", 2.0))]
     peaks = {}
     for name in ("big", "small"):
         _use(specs[name], max_jobs=2 * BIG, ttl=10 * 3600)
@@ -201,8 +201,8 @@ def _start_at_cap(kind, ctx, tmp):
         return run
 
     big, small = alternate(6, block("cap-big"), block("cap-small"))
-    return [Row("start at cap %s" % kind, *ratio_row("a start at the max_jobs cap, %s, N=10,000 vs N=100 (medians)"
-                                                       % kind, min(big), min(small), "<=", 1.5))]
+    label = "a start at the max_jobs cap, %s, N=10,000 vs N=100 (medians)" % kind
+    return [Row("start at cap %s" % kind, *ratio_row(label, min(big), min(small), "<=", 1.5))]
 
 
 def _expiring(kind, ctx, tmp):

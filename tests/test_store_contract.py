@@ -236,8 +236,8 @@ def test_a_page_lists_jobs_newest_first_with_counts_per_status(store):
     page = store.page(limit=10)
     assert [r["id"] for r in page.jobs] == _expected(made)[:10]
     assert page.jobs[0]["end"] == 0 and page.jobs[0]["name"] == made[-1]["name"]
-    assert page.matching == 30 and page.counts == {s: 5 for s in
-                                                  ("queued", "running", "done", "failed", "cancelled", "interrupted")}
+    statuses = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+    assert page.matching == 30 and page.counts == {s: 5 for s in statuses}
     assert [r["id"] for r in store.page(limit=10, offset=25).jobs] == _expected(made)[25:]
 
 
@@ -331,3 +331,24 @@ def test_a_page_of_some_fields_has_at_least_those_and_its_order_fields(store):
     (got,) = store.page(fields=("name", "progress")).jobs
     assert got["name"] == "f" and got["progress"]["done"] == 1
     assert got["id"] == "a" and got["status"] == "queued" and got["created"] > 0 and got["finished"] is None
+
+
+@pytest.mark.stores("sqlite")
+def test_a_sqlite_database_of_the_previous_version_gets_the_page_querys_columns(tmp_path):
+    import json
+    import sqlite3
+    path = str(tmp_path / "old.db")
+    with sqlite3.connect(path) as conn:  # the schema before the page query: no name, owner, cancel columns
+        conn.executescript("""
+            CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, created REAL NOT NULL, finished REAL,
+                "end" INTEGER NOT NULL DEFAULT 0, cut INTEGER NOT NULL DEFAULT 0, record TEXT NOT NULL);
+            CREATE TABLE keys (key TEXT PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE);
+            CREATE TABLE output (job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE, start INTEGER NOT NULL,
+                text TEXT NOT NULL, PRIMARY KEY (job_id, start)) WITHOUT ROWID;""")
+        old = record("old", status="running", name="Nightly report", owner="ada", cancel=True)
+        conn.execute("INSERT INTO jobs (id, status, created, record) VALUES (?, ?, ?, ?)",
+                     ("old", "running", old["created"], json.dumps(old)))
+    store = SQLiteStore(path)
+    page = store.page(owner="ada", name="nightly")
+    assert [r["id"] for r in page.jobs] == ["old"] and page.counts["running"] == 1
+    assert store.cancel_requested(["old"]) == {"old"}

@@ -72,8 +72,8 @@ def _list(args: argparse.Namespace) -> int:
     for n, r in enumerate(rows, 1):
         if r["status"] not in FINISHED:  # its process may have died: record() says so
             r = runner.record(r["id"]) or r
-        out.write("%-24s %-11s %-19s %-30s %s\n" % (r["id"], r["status"], _when(r["created"]),
-                                                   (r.get("name") or "")[:30], _progress(r.get("progress"))))
+        out.write("%-24s %-11s %-19s %-30s %s\n" % (
+            r["id"], r["status"], _when(r["created"]), (r.get("name") or "")[:30], _progress(r.get("progress"))))
         if n % 500 == 0:
             out.flush()
     out.flush()

@@ -80,7 +80,8 @@ class MemoryStore(Store):
         if entry is None:
             return
         old = entry.record
-        if old["status"] == fields.get("status", old["status"]) and old.get("owner") == fields.get("owner", old.get("owner")):
+        same_owner = old.get("owner") == fields.get("owner", old.get("owner"))
+        if old["status"] == fields.get("status", old["status"]) and same_owner:
             old.update(fields)  # not a field the list is kept by
             return
         with self._lock:

@@ -258,7 +258,8 @@ class SQLiteStore(Store):
             dropped = c.execute("DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE %s AND finished <= ? "
                                 "ORDER BY finished LIMIT ?)" % _DONE, (now - ttl, limit)).rowcount
             if dropped < limit:
-                over = c.execute("SELECT count(*) FROM jobs WHERE status IN %s" % _FINISHED_SQL).fetchone()[0] - max_jobs
+                finished = c.execute("SELECT count(*) FROM jobs WHERE status IN %s" % _FINISHED_SQL).fetchone()[0]
+                over = finished - max_jobs
                 if over > 0:
                     dropped += c.execute(
                         "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE %s ORDER BY finished LIMIT ?)"
