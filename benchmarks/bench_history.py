@@ -144,7 +144,7 @@ def _history_rows(kind, ctx, tmp):
         peaks[name] = min(_peak(_dashboard_json) for _ in range(3))
     grow = (peaks["big"] - peaks["small"]) / 1e6
     ok = grow <= 2.0
-    rows.append(Row("dashboard memory %s" % kind, "| a dashboard request's peak memory, %s, N=10,000 vs N=100 "
+    rows.append(Row("dashboard peak %s" % kind, "| a dashboard request's peak memory, %s, N=10,000 vs N=100 "
                     "(tracemalloc) | %.2f MB | %.2f MB | %+.2f MB | within +2 MB %s |" % (
                         kind, peaks["big"] / 1e6, peaks["small"] / 1e6, grow, "met" if ok else "MISSED"), ok))
     if kind == "memory":  # the CLI reads a store another process can reach
