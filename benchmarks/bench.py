@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Side-by-side benchmarks of web_background against plain Python / web.py.
 
-Run from the repository root:
+Run from the repository root, with any python3 (one without web.py runs it
+again with the repository's .venv, made as scripts/_venv.sh makes it if missing):
 
-    python3 benchmarks/bench.py                  # all of them, default sizes (about 130 s on 2 cores)
+    python3 benchmarks/bench.py                  # all of them, default sizes (about 4 min on 2 cores)
     python3 benchmarks/bench.py --long           # about 3x the counts, and a bigger load (notes only)
     python3 benchmarks/bench.py capture poll     # only these, in the table's order
     python3 benchmarks/bench.py --list           # their names and what each measures
@@ -14,7 +15,8 @@ alike.  Each side keeps its best round (the minimum time), which is the
 least noisy estimate of what the code itself costs; the first-line,
 watchers, isolation (p90s), process-start and capture-process rows keep
 medians.  Medians are in the notes.  The cancel rows are the exception: an
-absolute time (median) against an absolute target, no baseline.
+absolute time (median) against an absolute target, no baseline, and so are
+the history rows' per-job, expiry and idle-CPU figures.
 
 A process that a benchmark starts (servers, rq workers, watchers) it stops by
 its pid; one that ran process jobs stops web_background's fork server too
@@ -25,7 +27,7 @@ One module per benchmark, benchmarks/bench_<name>.py (its docstring says what
 it measures), run in the order of ``BENCHMARKS`` below: capture, poll, serve,
 memory, capture-sqlite, capture-process, poll-other-process, watchers,
 isolation, load (with ``--long`` only, unless named), first-line,
-process-start, cancel and capture-redis.  What they share is in
+process-start, cancel, capture-redis and history.  What they share is in
 benchmarks/_harness.py.  The Redis benchmarks (``REDIS = True``) run against
 one throw-away redis-server this script starts on 127.0.0.1 (a free port, no
 persistence) before the first of them and stops at the end.
@@ -33,7 +35,8 @@ persistence) before the first of them and stops at the end.
 To add a benchmark: a module benchmarks/bench_<name>.py with a docstring and
 ``run(ctx)`` (ctx: ``_harness.Context``) returning a list of ``_harness.Row``
 (its table rows and targets, in order; ``[]`` for notes only), optionally
-``REDIS = True`` or ``LONG_ONLY = True``; then its module name in
+``REDIS = True`` or ``LONG_ONLY = True`` (``--list`` reads them from the file,
+importing nothing); then its module name in
 ``BENCHMARKS``.  Its name on the command line is ``<name>`` with ``-`` for
 ``_``.
 """
