@@ -101,9 +101,10 @@ def test_start_never_prunes_the_maintenance_thread_does_a_slice_at_a_time(monkey
 def test_max_jobs_bounds_finished_jobs_only(gate):
     configure(max_jobs=2, workers=4)
     running = [waiting(gate) for _ in range(2)]
-    done = [quick(i) for i in range(4)]
-    for job in done:
-        assert job.wait(10)
+    done = []
+    for i in range(4):  # one after another: the oldest finished go first
+        done.append(quick(i))
+        assert done[-1].wait(10)
     wait_for(lambda: _runner().store.page(limit=0).counts["done"] == 2, timeout=10)
     assert set(threaddb) == {j.id for j in running} | {j.id for j in done[2:]}
     gate.set()
