@@ -105,7 +105,7 @@ def test_pruning_a_job_frees_its_key(store):
         store.update("k2", status="done", finished=time.time() - 100)
         store.delete("k3")
         store.prune(ttl=10, max_jobs=100)
-        assert store.client.keys("wb:key:*") == [] and store.client.keys("wb:*") == []
+        assert store.client.keys("wb:key:*") == [] and set(store.client.keys("wb:*")) <= {b"wb:version"}
 
 
 def test_delete_removes_the_record_and_its_output(store):
@@ -352,3 +352,21 @@ def test_a_sqlite_database_of_the_previous_version_gets_the_page_querys_columns(
     page = store.page(owner="ada", name="nightly")
     assert [r["id"] for r in page.jobs] == ["old"] and page.counts["running"] == 1
     assert store.cancel_requested(["old"]) == {"old"}
+
+
+@pytest.mark.stores("redis")
+def test_redis_jobs_of_the_previous_version_are_indexed_at_the_first_prune(store):
+    import json
+    old = record("old", status="done", name="Nightly report", owner="ada", finished=time.time(), key="nightly")
+    pipe = store.client.pipeline()  # what the version before the page query wrote: a hash and two indexes
+    pipe.hset("wb:{old}", mapping=dict({k: json.dumps(v) for k, v in old.items()}, end=0, cut=0, n=0))
+    pipe.zadd("wb:ids", {"old": old["created"]})
+    pipe.zadd("wb:finished", {"old": old["finished"]})
+    pipe.set("wb:key:nightly", "old")
+    pipe.execute()
+    assert store.page(owner="ada").jobs == []
+    assert store.prune(ttl=3600, max_jobs=100) == 0
+    page = store.page(owner="ada", name="nightly")
+    assert [r["id"] for r in page.jobs] == ["old"] and page.counts["done"] == 1
+    assert store.prune(ttl=0, max_jobs=100) == 1
+    assert store.client.keys("wb:key:*") == [] and store.page().matching == 0

@@ -13,7 +13,9 @@ and the indexes the page query and pruning read, sorted sets scored by
 (the job holding a key).  Appends, reads, updates and drops are Lua scripts,
 so each is one round trip and atomic.  A finished job's keys also carry a
 Redis expiry of ``ttl`` seconds (if no process prunes); pruning drops a job
-with its index entries and its key entry.
+with its index entries and its key entry.  ``wb:version`` marks a database
+whose older jobs (written before these indexes) were indexed, at the first
+prune of a process that found it missing.
 """
 
 import json
@@ -47,6 +49,7 @@ class RedisStore(Store):
         self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                            health_check_interval=30)
         self._scripts(self.client)
+        self._upgraded = False
 
     def _scripts(self, client: Any) -> None:
         self._append_script = client.register_script(lua.APPEND)
@@ -85,27 +88,33 @@ class RedisStore(Store):
         key = _keys(record["id"])[0]
         fields: Dict[str, Any] = {k: json.dumps(jsonable(v)) for k, v in record.items()}
         fields.update(end=0, cut=0, n=0)
-        job_id, status, created = record["id"], record["status"], record["created"]
-        name, owner = str(record.get("name") or ""), owner_key(record.get("owner"))
-        ix: Dict[str, Any] = {"s": status, "n": name}
         pipe = self.client.pipeline()
         pipe.hset(key, mapping=fields)
-        pipe.zadd("wb:ids", {job_id: created})
-        pipe.zadd("wb:s:" + status, {job_id: created})
-        pipe.zadd("wb:n:" + name, {job_id: created})
-        pipe.sadd("wb:names", name)
-        if owner is not None:
-            ix["o"] = owner
-            pipe.zadd("wb:o:" + owner, {job_id: created})
-            pipe.zadd("wb:os:%s:%s" % (status, owner), {job_id: created})
-        if record.get("key") is not None:
-            ix["k"] = str(record["key"])
-        pipe.hset("wb:ix", job_id, json.dumps(ix))
-        if status in FINISHED:
-            pipe.zadd("wb:finished", {job_id: record.get("finished") or time.time()})
-        if record.get("cancel") and status not in FINISHED:
-            pipe.sadd("wb:cancel", job_id)
+        _index(pipe, record)
         self._call(pipe.execute)
+
+    def _upgrade(self) -> None:
+        """Index the jobs a version without the page query wrote (once per Redis database)."""
+        if not self._call(self.client.set, "wb:version", "2", nx=True):
+            return  # done already, or under way in another process
+        ids = [i.decode() for i in self._call(self.client.zrange, "wb:ids", 0, -1)]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            indexed = self._call(self.client.hmget, "wb:ix", chunk)
+            todo = [i for i, ix in zip(chunk, indexed) if ix is None]
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in todo:
+                pipe.hgetall(_keys(job_id)[0])
+            raws = self._call(pipe.execute) if todo else []
+            pipe = self.client.pipeline(transaction=False)
+            for job_id, raw in zip(todo, raws):
+                try:
+                    record = _decode(job_id, raw) if raw else None
+                except StoreError:
+                    record = None
+                if record is not None and "created" in record:
+                    _index(pipe, record)
+            self._call(pipe.execute)
 
     def get(self, job_id: str) -> Optional[Dict[str, Any]]:
         raw = self._call(self.client.hgetall, _keys(job_id)[0])
@@ -214,6 +223,9 @@ class RedisStore(Store):
         return dict(zip([s.value for s in JobStatus], self._call(pipe.execute)))
 
     def prune(self, ttl: float, max_jobs: int, now: Optional[float] = None, limit: int = PRUNE_SLICE) -> int:
+        if not self._upgraded:  # the maintenance thread's first prune: off every request path
+            self._upgraded = True
+            self._upgrade()
         now = time.time() if now is None else now
         return int(self._call(self._prune_script, keys=[], args=[repr(float(now - ttl)), max_jobs, limit]))
 
@@ -225,6 +237,28 @@ class RedisStore(Store):
     def cancel_requested(self, job_ids: Iterable[str]) -> Set[str]:
         asked = {i.decode() for i in self._call(self.client.smembers, "wb:cancel")}
         return asked.intersection(job_ids)
+
+
+def _index(pipe: Any, record: Dict[str, Any]) -> None:
+    """Queue the index entries of a job (see the module's docstring)."""
+    job_id, status, created = record["id"], record["status"], record["created"]
+    name, owner = str(record.get("name") or ""), owner_key(record.get("owner"))
+    ix: Dict[str, Any] = {"s": status, "n": name}
+    pipe.zadd("wb:ids", {job_id: created})
+    pipe.zadd("wb:s:" + status, {job_id: created})
+    pipe.zadd("wb:n:" + name, {job_id: created})
+    pipe.sadd("wb:names", name)
+    if owner is not None:
+        ix["o"] = owner
+        pipe.zadd("wb:o:" + owner, {job_id: created})
+        pipe.zadd("wb:os:%s:%s" % (status, owner), {job_id: created})
+    if record.get("key") is not None:
+        ix["k"] = str(record["key"])
+    pipe.hset("wb:ix", job_id, json.dumps(ix))
+    if status in FINISHED:
+        pipe.zadd("wb:finished", {job_id: record.get("finished") or time.time()})
+    if record.get("cancel") and status not in FINISHED:
+        pipe.sadd("wb:cancel", job_id)
 
 
 def _parse_page(raw: bytes) -> List[Dict[str, Any]]:
