@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Side-by-side benchmarks of web_background against plain Python / web.py.
 
-Run from the repository root:
+Run from the repository root, with any python3 (one without web.py runs it
+again with the repository's .venv, made as scripts/_venv.sh makes it if missing):
 
-    python3 benchmarks/bench.py                  # all of them, default sizes (about 130 s on 2 cores)
+    python3 benchmarks/bench.py                  # all of them, default sizes (about 4 min on 2 cores)
     python3 benchmarks/bench.py --long           # about 3x the counts, and a bigger load (notes only)
     python3 benchmarks/bench.py capture poll     # only these, in the table's order
     python3 benchmarks/bench.py --list           # their names and what each measures
@@ -14,7 +15,8 @@ alike.  Each side keeps its best round (the minimum time), which is the
 least noisy estimate of what the code itself costs; the first-line,
 watchers, isolation (p90s), process-start and capture-process rows keep
 medians.  Medians are in the notes.  The cancel rows are the exception: an
-absolute time (median) against an absolute target, no baseline.
+absolute time (median) against an absolute target, no baseline, and so are
+the history rows' per-job, expiry and idle-CPU figures.
 
 A process that a benchmark starts (servers, rq workers, watchers) it stops by
 its pid; one that ran process jobs stops web_background's fork server too
@@ -25,7 +27,7 @@ One module per benchmark, benchmarks/bench_<name>.py (its docstring says what
 it measures), run in the order of ``BENCHMARKS`` below: capture, poll, serve,
 memory, capture-sqlite, capture-process, poll-other-process, watchers,
 isolation, load (with ``--long`` only, unless named), first-line,
-process-start, cancel, capture-redis and faults.  What they share is in
+process-start, cancel, capture-redis, faults and history.  What they share is in
 benchmarks/_harness.py.  The Redis benchmarks (``REDIS = True``) run against
 one throw-away redis-server this script starts on 127.0.0.1 (a free port, no
 persistence) before the first of them and stops at the end.
@@ -33,25 +35,56 @@ persistence) before the first of them and stops at the end.
 To add a benchmark: a module benchmarks/bench_<name>.py with a docstring and
 ``run(ctx)`` (ctx: ``_harness.Context``) returning a list of ``_harness.Row``
 (its table rows and targets, in order; ``[]`` for notes only), optionally
-``REDIS = True`` or ``LONG_ONLY = True``; then its module name in
+``REDIS = True`` or ``LONG_ONLY = True`` (``--list`` reads them from the file,
+importing nothing); then its module name in
 ``BENCHMARKS``.  Its name on the command line is ``<name>`` with ``-`` for
 ``_``.
 """
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 
-import _harness
-import web
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 
-import web_background.runner
-from web_background import DEFAULTS, configure
+
+def use_the_venv():
+    """On a Python without web.py (a fresh clone's system python3), run this
+    command again with the repository's .venv Python: the one the README's
+    test command made, or one made as scripts/_venv.sh makes it (``.[bench]``)."""
+    if importlib.util.find_spec("web") is not None:
+        return
+    python = os.path.join(ROOT, ".venv", "bin", "python")
+    if os.environ.get("WB_BENCH_IN_VENV"):  # already re-run there: it lacks web.py too
+        raise SystemExit("bench.py: web.py is not installed in %s (bash scripts/test.sh installs it)" % python)
+    ready = subprocess.run([python, "-c", "import web"], capture_output=True).returncode == 0 if os.path.exists(
+        python) else False
+    if not ready:
+        print("bench.py: making %s (as scripts/_venv.sh does) ..." % os.path.dirname(os.path.dirname(python)),
+              file=sys.stderr)
+        subprocess.run(["bash", "-c", 'source "$1" && install_package bench', "bench",
+                        os.path.join(ROOT, "scripts", "_venv.sh")], check=True)
+    os.environ["WB_BENCH_IN_VENV"] = "1"
+    os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
+
+
+if __name__ == "__main__":
+    use_the_venv()
+
+import _harness  # noqa: E402  (after use_the_venv: it imports web.py)
+import web  # noqa: E402
+
+import web_background.runner  # noqa: E402
+from web_background import DEFAULTS, configure  # noqa: E402
 
 BENCHMARKS = [  # the benchmark modules, in the order they run (and their rows print)
     "bench_capture",
@@ -69,6 +102,7 @@ BENCHMARKS = [  # the benchmark modules, in the order they run (and their rows p
     "bench_cancel",
     "bench_capture_redis",
     "bench_faults",
+    "bench_history",
 ]
 
 
@@ -80,6 +114,27 @@ def bench_name(module):
 def normalize(name):
     """capture_sqlite, bench_capture_sqlite.py, capture-sqlite -> capture-sqlite."""
     return name.lower().replace("_", "-").removesuffix(".py").removeprefix("bench-")
+
+
+def describe(module):
+    """A benchmark's docstring's first paragraph and what it needs, read from
+    its file (nothing imported: it works without the optional parts)."""
+    with open(os.path.join(HERE, module + ".py"), encoding="utf-8") as f:
+        source = f.read()
+    tree = ast.parse(source)
+    doc = " ".join((ast.get_docstring(tree) or "").split("\n\n")[0].split())
+    flags = {t.id: getattr(node.value, "value", None) for node in tree.body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    needs = []
+    if flags.get("REDIS"):
+        needs += ["redis-server", "redis"] + (["rq"] if "rq_command" in source else [])
+    return doc, needs, bool(flags.get("LONG_ONLY"))
+
+
+def missing(needs):
+    """Which of these (commands and Python packages) this machine lacks."""
+    return [n for n in needs if (shutil.which(n) is None if n == "redis-server" else
+                                 importlib.util.find_spec(n) is None)]
 
 
 def run_all(modules, ctx):
@@ -138,13 +193,23 @@ def main(argv=None):
     if args.list:
         for module in BENCHMARKS:
             name = bench_name(module)
-            doc = " ".join((importlib.import_module(module).__doc__ or "").split("\n\n")[0].split())
+            doc, needs, _ = describe(module)
+            if needs:
+                lacking = missing(needs)
+                doc += " [needs %s%s]" % (", ".join(needs), "; missing here: " + ", ".join(lacking) if lacking else "")
             print(textwrap.fill(doc.removeprefix(name + ": "), 100, initial_indent=f"{name:<20} ",
                                 subsequent_indent=" " * 21))
         return 0
-    modules = [importlib.import_module(m) for m in BENCHMARKS if not wanted or bench_name(m) in wanted]
+    chosen = [m for m in BENCHMARKS if not wanted or bench_name(m) in wanted]
     if not wanted and not args.long:  # named, a LONG_ONLY benchmark runs anyway
-        modules = [m for m in modules if not getattr(m, "LONG_ONLY", False)]
+        chosen = [m for m in chosen if not describe(m)[2]]
+    lacking = {bench_name(m): missing(describe(m)[1]) for m in chosen}
+    lacking = {name: what for name, what in lacking.items() if what}
+    if lacking:
+        raise SystemExit("bench.py: missing what these benchmarks need: %s (Python packages: pip install "
+                         "'.[bench]'; redis-server: apt-get install redis-server)" % "; ".join(
+                             "%s needs %s" % (name, ", ".join(what)) for name, what in lacking.items()))
+    modules = [importlib.import_module(m) for m in chosen]
     scale = 3 if args.long else 1
     ctx = _harness.Context(scale, args.long, notes=[])
     if any(getattr(module, "REDIS", False) for module in modules):

@@ -482,7 +482,7 @@ def test_a_store_that_is_down_answers_503(monkeypatch):
     def down(*args, **kwargs):
         raise StoreError("down for the test")
 
-    monkeypatch.setattr(_runner().store, "ids", down)
+    monkeypatch.setattr(_runner().store, "page", down)
     monkeypatch.setattr(_runner().store, "expire", down)
     for response in (request("/jobs/"), request("/jobs/?_format=json"), post("/jobs/purge")):
         assert response.status == "503 Service Unavailable"

@@ -34,7 +34,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="list retained jobs")
     listing.add_argument("--status", choices=[s.value for s in JobStatus], help="only jobs in this status")
-    listing.add_argument("--name", help="only jobs whose function name contains NAME")
+    listing.add_argument("--name", help="only jobs whose function name contains NAME (any case)")
     for name, text in (("show", "a job's record and output"), ("tail", "follow a job's output until it ends"),
                        ("cancel", "ask a job to stop"),
                        ("retry", "start a new job with an ended job's function and arguments")):
@@ -60,17 +60,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
 
 
+_LISTED = ("name", "progress")  # what list shows, besides id, status and created
+
+
 def _list(args: argparse.Namespace) -> int:
+    """Newest first, streamed: the store filters and reads a batch of jobs at a time."""
     runner = _runner()
-    print("%-24s %-11s %-19s %-30s %s" % ("ID", "STATUS", "CREATED", "NAME", "PROGRESS"))
-    for job_id in runner.store.ids():
-        r = runner.record(job_id)
-        if r is None or (args.status and r["status"] != args.status):
-            continue
-        if args.name and args.name not in (r.get("name") or ""):
-            continue
-        print("%-24s %-11s %-19s %-30s %s" % (job_id, r["status"], _when(r["created"]),
-                                             (r.get("name") or "")[:30], _progress(r.get("progress"))))
+    out = sys.stdout
+    out.write("%-24s %-11s %-19s %-30s %s\n" % ("ID", "STATUS", "CREATED", "NAME", "PROGRESS"))
+    rows = runner.store.walk(args.status, args.name, ttl=runner.settings["ttl"], fields=_LISTED)
+    for n, r in enumerate(rows, 1):
+        if r["status"] not in FINISHED:  # its process may have died: record() says so
+            r = runner.record(r["id"]) or r
+        out.write("%-24s %-11s %-19s %-30s %s\n" % (
+            r["id"], r["status"], _when(r["created"]), (r.get("name") or "")[:30], _progress(r.get("progress"))))
+        if n % 500 == 0:
+            out.flush()
+    out.flush()
     return 0
 
 

@@ -37,7 +37,7 @@ from .dashboard_page import (
     _progress_text,
 )
 from .jobs import Busy, _runner
-from .stores import FINISHED, StoreError
+from .stores import FINISHED, Page, StoreError, count_statuses
 from .terminal import render
 
 log = logging.getLogger("web_background")
@@ -198,30 +198,36 @@ class _Board:
     # -- the list -----------------------------------------------------------------------
 
     def view(self, query: Query) -> Dict[str, Any]:
-        """The list as JSON gives it: a page of rows, counts per status, the pages."""
+        """The list as JSON gives it: a page of rows, counts per status, the pages
+        (one page query: what the store holds costs nothing here)."""
         status, name, page = _filters(query)
         runner, identity, now = _runner(), self._identity(), time.time()
+        if self.owner is not None and identity is None:  # nobody's jobs
+            found = Page([], count_statuses(()), 0)
+        else:
+            found = runner.store.page(status=status or None, name=name or None,
+                                      owner=identity if self.owner is not None else None,
+                                      limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        ttl = runner.settings["ttl"]
         records = []
-        for job_id in runner.store.ids():
-            record = runner.record(job_id)
-            if record is not None and self._mine(record, identity):
+        for record in found.jobs:
+            if record["status"] not in FINISHED:  # its process may have died, or it may have news: record() says
+                record = runner.record(record["id"])
+            elif record.get("finished") is not None and record["finished"] + ttl <= now:
+                record = None  # past ttl, not yet pruned
+            if record is not None:
                 records.append(record)
-        records.sort(key=lambda r: (r.get("created") or 0, r["id"]), reverse=True)
-        counts = {s: 0 for s in STATUSES}
-        for record in records:
-            counts[record["status"]] = counts.get(record["status"], 0) + 1
-        needle = name.casefold()
-        shown = [r for r in records if (not status or r["status"] == status)
-                 and needle in str(r.get("name") or "").casefold()]
-        pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
+        counts = dict(count_statuses(()), **found.counts)
+        matching = found.matching or 0
+        pages = max(1, math.ceil(matching / PAGE_SIZE))
         base = web.ctx.homepath
 
         def page_url(n: int) -> Optional[str]:
             return _list_url(base, status, name, n) if 1 <= n <= pages else None
 
         return {
-            "jobs": [self._row(r, now) for r in shown[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]],
-            "counts": counts, "total": len(records), "matching": len(shown),
+            "jobs": [self._row(r, now) for r in records],
+            "counts": counts, "total": sum(counts.values()), "matching": matching,
             "running": counts["running"], "queued": counts["queued"],
             "status": status, "name": name, "page": page, "pages": pages,
             "newer": page_url(page - 1), "older": page_url(page + 1), "now": now,
@@ -323,11 +329,11 @@ class _Board:
             dropped = runner.store.expire(ttl=0, max_jobs=sys.maxsize)
         else:
             identity, dropped = self._identity(), 0
-            for job_id in runner.store.ids():
-                record = runner.record(job_id)
-                if record is not None and record["status"] in FINISHED and self._mine(record, identity):
-                    runner.store.delete(job_id)
-                    dropped += 1
+            if identity is not None:
+                for status in sorted(FINISHED):
+                    for record in list(runner.store.walk(status=status, owner=identity)):
+                        runner.store.delete(record["id"])
+                        dropped += 1
         if _wants_json():
             return _json({"purged": dropped})
         raise self._back()

@@ -144,12 +144,15 @@ class _ThreadDB(Mapping):
         return Job(job_id, runner)
 
     def __iter__(self) -> Iterator[str]:
+        """Ids newest first, read from the store a batch at a time (its page query)."""
         runner = _runner()
         runner.expire()
-        return iter([i for i in runner.store.ids() if runner.record(i) is not None])
+        return (r["id"] for r in runner.store.walk(ttl=runner.settings["ttl"]))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        runner = _runner()
+        runner.expire()
+        return runner.store.page(limit=0).matching or 0
 
     def __repr__(self) -> str:
         return "<threaddb %r>" % {k: str(v.status) for k, v in self.items()}

@@ -47,7 +47,7 @@ class _Runner:
         self._pid = 0
         self._closed = threading.Event()
         self._wake = threading.Event()  # a new job: the maintenance thread's pace changes
-        self._last_expire = 0.0
+        self._prune_lock = threading.Lock()  # one pass over old jobs at a time in this process
         shutdown.watch(self)
 
     def executor(self, name: Optional[str] = None) -> Executor:
@@ -89,7 +89,6 @@ class _Runner:
             timeout = self.settings["timeout"]
         timeout = timeout or None  # 0: no limit
         self._ensure_process()
-        self.expire(throttle=0.2)
         job_id = secrets.token_urlsafe(16)
         record = self._new_record(job_id, func, time.time(), dict(
             fields, executor=ex.name, timeout=timeout, attempt=1, attempts=retries + 1, retry_delay=retry_delay,
@@ -402,11 +401,20 @@ class _Runner:
             time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
             pause = min(pause * 2, 0.2)
 
-    def expire(self, throttle: float = 0.0) -> None:
-        now = time.time()
-        if now - self._last_expire >= throttle:
-            self._last_expire = now
-            self.store.expire(self.settings["ttl"], self.settings["max_jobs"], now)
+    def prune(self) -> int:
+        """Drop one bounded slice of jobs past ``ttl`` or ``max_jobs`` (the
+        maintenance thread's); 0 when another pass is under way."""
+        if not self._prune_lock.acquire(blocking=False):
+            return 0
+        try:
+            return self.store.prune(self.settings["ttl"], self.settings["max_jobs"], time.time())
+        finally:
+            self._prune_lock.release()
+
+    def expire(self) -> int:
+        """Drop every job past ``ttl`` or ``max_jobs`` now, slice after slice."""
+        with self._prune_lock:
+            return self.store.expire(self.settings["ttl"], self.settings["max_jobs"], time.time())
 
     # -- the per-process maintenance thread --------------------------------
 

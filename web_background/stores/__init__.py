@@ -11,7 +11,9 @@ offsets that stay valid after ``max_output`` cuts old output (the store keeps
 import enum
 import json
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+import time
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 
 class JobStatus(str, enum.Enum):
@@ -53,6 +55,39 @@ def redact(text: str) -> str:
         return m.group(1) + (user + ":***" if colon else "***") + "@"
 
     return _SECRET_PARAM.sub(r"\1***", _URL_USERINFO.sub(userinfo, text))
+
+
+PRUNE_SLICE = 200  # jobs one prune slice drops at most: one bounded transaction or pipeline
+
+
+@dataclass
+class Page:
+    """One page of the job list, as ``Store.page`` answers it.
+
+    ``jobs``: records (with ``end`` and ``cut``), newest first; ``counts``:
+    retained jobs per status among the owner's (or all), whatever the status
+    and name filters; ``matching``: how many jobs match every filter (None
+    when not asked for)."""
+
+    jobs: List[Dict[str, Any]]
+    counts: Dict[str, int] = field(default_factory=dict)
+    matching: Optional[int] = None
+
+
+def sort_key(record: Dict[str, Any]) -> Tuple[float, str]:
+    """Where a job stands in the list: newest first is this, descending."""
+    return (record.get("created") or 0.0, record["id"])
+
+
+def owner_key(value: Any) -> Optional[str]:
+    """The owner as the page query compares it: its ``str``, or None."""
+    return None if value is None else str(value)
+
+
+def names_matching(names: Iterable[str], needle: str) -> List[str]:
+    """The job names that contain ``needle``, case-insensitively (every store alike)."""
+    folded = needle.casefold()
+    return [n for n in names if folded in n.casefold()]
 
 
 class Store:
@@ -107,16 +142,88 @@ class Store:
         raise NotImplementedError
 
     def ids(self) -> List[str]:
-        """Ids of all retained jobs."""
+        """Ids of all retained jobs (reads every job: tests and small stores only)."""
         raise NotImplementedError
 
     def delete(self, job_id: str) -> None:
         raise NotImplementedError
 
+    def page(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
+             limit: int = 50, offset: int = 0, before: Optional[Tuple[float, str]] = None,
+             count: bool = True, fields: Optional[Sequence[str]] = None) -> Page:
+        """Up to ``limit`` jobs newest first (by ``created``, then id), skipping
+        ``offset`` of them, or only those older than ``before`` (the
+        ``sort_key`` of the last job of the previous page: paging that stays
+        exact while jobs are created and dropped); filtered by ``status``,
+        ``name`` (a part of it, any case) and ``owner`` (compared as ``str``).
+        ``count``: also the counts per status and how many match; ``fields``:
+        only these are needed (a store may then read just them, and ``id``,
+        ``status``, ``created``, ``finished``).  This default reads every job;
+        each store answers from its own indexes."""
+        records = [r for r in (self.get(i) for i in self.ids()) if r is not None]
+        records.sort(key=sort_key, reverse=True)
+        if owner is not None:
+            records = [r for r in records if owner_key(r.get("owner")) == owner]
+        counts = count_statuses(r["status"] for r in records)
+        shown = [r for r in records if (status is None or r["status"] == status)
+                 and (name is None or names_matching([str(r.get("name") or "")], name))
+                 and (before is None or sort_key(r) < tuple(before))]
+        return Page(shown[offset:offset + limit], counts if count else {}, len(shown) if count else None)
+
+    def walk(self, status: Optional[str] = None, name: Optional[str] = None, owner: Optional[str] = None,
+             ttl: Optional[float] = None, batch: int = 500,
+             fields: Optional[Sequence[str]] = None) -> Iterator[Dict[str, Any]]:
+        """Every job the filters match, newest first, read ``batch`` at a time
+        through ``page`` (jobs created meanwhile are not in the walk; none is
+        listed twice); ``ttl``: skip finished jobs past it not yet pruned."""
+        before: Optional[Tuple[float, str]] = None
+        while True:
+            jobs = self.page(status, name, owner, limit=batch, before=before, count=False, fields=fields).jobs
+            now = time.time()
+            for record in jobs:
+                finished = record.get("finished")
+                if ttl is None or record["status"] not in FINISHED or finished is None or finished + ttl > now:
+                    yield record
+            if len(jobs) < batch:
+                return
+            before = sort_key(jobs[-1])
+
+    def prune(self, ttl: float, max_jobs: int, now: Optional[float] = None, limit: int = PRUNE_SLICE) -> int:
+        """Drop at most ``limit`` jobs in one bounded step: finished jobs older
+        than ``ttl``, then the oldest finished past ``max_jobs`` finished ones;
+        never a queued or running one.  Returns how many (``limit``: call again)."""
+        return self.expire(ttl, max_jobs, now)
+
     def expire(self, ttl: float, max_jobs: int, now: Optional[float] = None) -> int:
-        """Drop finished jobs older than ``ttl``, then the oldest finished past
-        ``max_jobs``; never a queued or running one.  Returns how many."""
-        raise NotImplementedError
+        """Drop every finished job ``prune`` would, slice after slice.  Returns how many."""
+        dropped = 0
+        while True:
+            n = self.prune(ttl, max_jobs, now)
+            dropped += n
+            if n < PRUNE_SLICE:
+                return dropped
+
+    def beat(self, job_ids: Iterable[str], now: float) -> None:
+        """Mark these jobs alive at ``now`` (their ``heartbeat``): one batched write."""
+        for job_id in job_ids:
+            self.update(job_id, heartbeat=now)
+
+    def cancel_requested(self, job_ids: Iterable[str]) -> Set[str]:
+        """Which of these jobs were asked to stop (their ``cancel`` flag): one batched read."""
+        found = set()
+        for job_id in job_ids:
+            record = self.get(job_id)
+            if record is not None and record["cancel"]:
+                found.add(job_id)
+        return found
+
+
+def count_statuses(statuses: Iterable[str]) -> Dict[str, int]:
+    """How many of each status (every status present, zero or more)."""
+    counts = {s.value: 0 for s in JobStatus}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
