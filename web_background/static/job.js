@@ -19,7 +19,7 @@
   var notice = document.getElementById("hidden"), noticeText = document.getElementById("hidden-count");
   var state = JSON.parse(page.getAttribute("data-state"));
   var view = JSON.parse(page.getAttribute("data-terminal"));
-  var maxLines = view.lines, hidden = view.hidden;
+  var maxLines = view.lines, hidden = view.hidden, shown = out.children.length;  // rows on the page
   var term = window.webBackgroundTerminal.restore(view.state, maxLines);
   // the screen's rows are the last elements, as the server rendered them
   var firstLive = out.children[out.children.length - term.rows.length] || null;
@@ -44,10 +44,12 @@
     return el;
   }
 
-  function setEnded(el, ended) {  // every row but the last ends with its newline
-    var end = el.lastChild, has = !!end && end.nodeType === 3 && end.data === "\n";
+  function setEnded(el, ended) {  // every row but the last ends with its newline (rows hold none)
+    var end = el.lastChild, has = !!end && end.nodeType === 3 && end.data.slice(-1) === "\n";
     if (ended && !has) { el.appendChild(document.createTextNode("\n")); }
-    if (!ended && has) { el.removeChild(end); }
+    if (!ended && has) {
+      if (end.data.length > 1) { end.data = end.data.slice(0, -1); } else { el.removeChild(end); }
+    }
   }
 
   function commas(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
@@ -68,6 +70,7 @@
       if (gone && gone.parentNode === out) {
         if (gone === next) { next = next.nextElementSibling; }
         out.removeChild(gone);
+        shown -= 1;
       }
     }
     hidden += taken.dropped;
@@ -78,6 +81,7 @@
         row.el.className = "ln";
         fill(row.el, row.runs(), i < last);
         out.insertBefore(row.el, next);
+        shown += 1;
       } else {
         if (row.dirty) { fill(row.el, row.runs(), i < last); } else { setEnded(row.el, i < last); }
         if (row.el !== next) { out.insertBefore(row.el, next); } else { next = next.nextElementSibling; }
@@ -86,8 +90,9 @@
     }
     firstLive = taken.rows[0].el;
     var height = out.scrollHeight;
-    while (out.childElementCount > maxLines && out.firstElementChild !== firstLive) {  // the oldest leave
+    while (shown > maxLines && out.firstElementChild !== firstLive) {  // the oldest leave
       out.removeChild(out.firstElementChild);
+      shown -= 1;
       hidden += 1;
     }
     if (!atBottom && taken.lines.length) { out.scrollTop -= height - out.scrollHeight; }  // the reader's view stays put
