@@ -6,7 +6,7 @@ import os
 import socket
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type
 
 from . import capture
 from .capture import Cancelled, Sink, TimedOut, raise_cancelled
@@ -38,7 +38,7 @@ class _Running:
 
     __slots__ = ("id", "sink", "executor", "timeout", "done", "started", "progress", "flush_lock", "pending",
                  "skipped", "final", "flushed", "lock", "ident", "thread", "stopping", "stop_at", "killed",
-                 "deadline", "call", "attempt", "attempts", "retry_delay", "backoff", "retry_at", "rerun")
+                 "deadline", "call", "attempt", "attempts", "retry_delay", "backoff", "retry_at", "rerun", "tty")
 
     def __init__(self, job_id: str, sink: Sink, executor: "Executor", timeout: Optional[float] = None) -> None:
         self.id = job_id
@@ -65,6 +65,7 @@ class _Running:
         self.retry_delay, self.backoff = 1.0, 2.0
         self.retry_at: Optional[float] = None  # time.monotonic() of the next attempt, while it waits for it
         self.rerun = threading.Event()  # an RQ work-horse waits on it between attempts
+        self.tty: Optional[List[int]] = None  # [columns, rows] of the terminal the job writes to, if it has one
 
     def next_attempt(self) -> float:
         """Make ready for the next attempt; the seconds to wait before it."""

@@ -25,7 +25,7 @@ import time
 from typing import Any, Callable, Optional
 
 from .. import runner, running
-from . import raise_on_stop_signals, resolve
+from . import _pty, raise_on_stop_signals, resolve
 
 FRAME = 4  # bytes of the big-endian length before each pickled message on a control socket
 
@@ -168,6 +168,7 @@ def run(report: "_Report", job_id: str, nice: int, out_fd: int, ctl_fd: int) -> 
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
     os.close(out_fd)
+    _pty.child_environment()  # a job with tty=True writes to a terminal: say so, as a terminal does
     ctl = socket.socket(fileno=ctl_fd)
     report.begin(ctl)
     ctl.sendall(frame(("pid", os.getpid())))

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tu
 from ..capture import Cancelled
 from ..stores import JobStatus
 from . import STOP_SIGNALS, Executor, _job_modules, check_pickles, function_ref
+from . import _pty
 from ._child import FRAME, frame
 
 if TYPE_CHECKING:
@@ -281,7 +282,7 @@ class ProcessExecutor(Executor):
                     self._launching -= 1
 
     def _launch(self, running: "_Running", call: bytes) -> None:
-        out_r, out_w = os.pipe()
+        out_r, out_w = _pty.open_pty(running.tty) if running.tty else os.pipe()  # the job's fds 1 and 2
         ctl, ctl_child = socket.socketpair()
         try:
             try:
@@ -306,7 +307,7 @@ class ProcessExecutor(Executor):
         self._selector.register(ctl, selectors.EVENT_READ, lambda: self._read_control(proc))
 
     def _read_output(self, proc: _Proc) -> None:
-        data = os.read(proc.out, 1 << 16)
+        data = _pty.read(proc.out)
         if data:
             text = proc.decoder.decode(data)
             if text:
