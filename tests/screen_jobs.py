@@ -128,32 +128,46 @@ def produce(name, forced=True):
     PRODUCERS[name](forced)
 
 
+def _wait_for(gate):
+    """Wait (20 s at most) until the file ``gate`` exists: a test opens it once the page shows the job."""
+    if gate:
+        print("waiting", flush=True)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
 @background
-def in_thread(name):
+def in_thread(name, gate=None):
+    _wait_for(gate)
     produce(name)
 
 
 @background(executor="processes")
-def in_process(name):
+def in_process(name, gate=None):
+    _wait_for(gate)
     produce(name)
 
 
 @background(tty=True)
-def in_thread_tty(name):
+def in_thread_tty(name, gate=None):
+    _wait_for(gate)
     produce(name)
 
 
 @background(executor="processes", tty=True)
-def in_process_tty(name, forced=True):
+def in_process_tty(name, forced=True, gate=None):
+    _wait_for(gate)
     produce(name, forced)
 
 
-def start(name, executor):
-    """The producer's job on ``executor`` (``threads`` or ``processes``), with a tty if it needs one."""
+def start(name, executor, gate=None):
+    """The producer's job on ``executor`` (``threads`` or ``processes``), with a tty if it needs one;
+    it starts drawing once the file ``gate`` exists (if given)."""
     tty = name in TTY_ONLY
     if executor == "threads":
-        return (in_thread_tty if tty else in_thread)(name)
-    return (in_process_tty if tty else in_process)(name)
+        return (in_thread_tty if tty else in_thread)(name, gate=gate)
+    return (in_process_tty if tty else in_process)(name, gate=gate)
 
 
 def run_in_pty(name, size, forced=False):
@@ -193,8 +207,15 @@ class screen_page:
 
     @backgrounder
     def GET(self):
-        query = web.input(name="", executor="threads")
+        query = web.input(name="", executor="threads", gate="")
         if query.name not in PRODUCERS or query.executor not in ("threads", "processes"):
             raise web.notfound()
-        start(query.name, query.executor)
+        start(query.name, query.executor, gate=gate_path(query.gate) if query.gate else None)
+
+
+def gate_path(name):
+    """The file that opens the gate ``name`` (letters and digits)."""
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), "wb-screen-gate-%s" % "".join(c for c in name if c.isalnum()))
 

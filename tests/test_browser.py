@@ -376,3 +376,51 @@ def test_behind_a_server_that_buffers_the_event_stream_the_page_falls_back_to_po
         finally:
             driver.quit()
             shutil.rmtree(driver._wb_profile, ignore_errors=True)
+
+
+ROWS_IN_PAGE = """
+return Array.prototype.map.call(document.querySelectorAll('#output .ln'), function (line) {
+  return Array.prototype.map.call(line.childNodes, function (node) {
+    return [node.nodeType === 3 ? '' : node.className, node.textContent];
+  });
+});
+"""
+
+
+def rows_in_page(browser):
+    from screen_oracle import style_of, trimmed
+
+    got = _read(browser, ROWS_IN_PAGE, default=[])
+    return trimmed([[(ch, style_of(names)) for names, text in line for ch in text if ch != "\n"] for line in got])
+
+
+def test_programs_that_draw_on_a_terminal_show_live_what_a_terminal_shows(server, browser):
+    """Each producer of tests/screen_jobs.py as a thread and a process job, drawn live
+    (its output arrives after the page opened), then rendered by the server on a reload:
+    cell by cell what pyte shows when fed the same output."""
+    import screen_jobs
+    from screen_oracle import assert_same, pyte_rows
+    from web_background.terminal import HEIGHT, WIDTH
+
+    for name in sorted(screen_jobs.PRODUCERS):
+        size = (120, 40) if name in screen_jobs.TTY_ONLY else (WIDTH, HEIGHT)
+        for executor in ("threads", "processes"):
+            gate = uuid.uuid4().hex
+            browser.get("%s/screen?name=%s&executor=%s&gate=%s" % (server.url, name, executor, gate))
+            assert "_t=" in browser.current_url
+            wait_for(lambda: "waiting" in text_of(browser, "output"), timeout=15)
+            browser.execute_script("window.__same_page = 42")
+            open(screen_jobs.gate_path(gate), "w").close()
+            try:
+                wait_for(lambda: text_of(browser, "status") == "done", timeout=30)
+                output = get(browser.current_url + "&_format=text")[2].decode("utf-8")
+                oracle = pyte_rows(output, *size)
+                wait_for(lambda: rows_in_page(browser) == oracle, timeout=5)
+            except AssertionError:
+                assert_same(rows_in_page(browser), oracle)  # says where they differ
+                raise
+            finally:
+                os.remove(screen_jobs.gate_path(gate))
+            assert never_reloaded(browser), (name, executor)
+            reloaded(browser)
+            assert_same(rows_in_page(browser), oracle)
