@@ -2,10 +2,8 @@
    after terminal.js): live output through EventSource, the status, progress,
    elapsed time and Cancel.
 
-   The output goes through terminal.js's screen model, the same as the one
-   web_background/terminal.py rendered the first page with (its docstring is the
-   spec); each row that changed is drawn again, text only ever through
-   textContent and text nodes. */
+   The output is terminal.js's live view (webBackgroundView) of the rows the
+   server rendered, the same screen model as web_background/terminal.py's. */
 (function () {
   "use strict";
 
@@ -18,86 +16,14 @@
   var form = document.getElementById("cancel"), failed = document.getElementById("failed");
   var notice = document.getElementById("hidden"), noticeText = document.getElementById("hidden-count");
   var state = JSON.parse(page.getAttribute("data-state"));
-  var view = JSON.parse(page.getAttribute("data-terminal"));
-  var maxLines = view.lines, hidden = view.hidden, shown = out.children.length;  // rows on the page
-  var term = window.webBackgroundTerminal.restore(view.state, maxLines);
-  // the screen's rows are the last elements, as the server rendered them
-  var firstLive = out.children[out.children.length - term.rows.length] || null;
-  for (var r = 0, el = firstLive; r < term.rows.length && el; r++, el = el.nextElementSibling) {
-    term.rows[r].el = el;
-    term.rows[r].dirty = false;
-  }
-
-  function fill(el, runs, ended) {
-    el.textContent = "";
-    for (var i = 0; i < runs.length; i++) {
-      if (!runs[i][0]) {
-        el.appendChild(document.createTextNode(runs[i][1]));
-      } else {
-        var span = document.createElement("span");
-        span.className = runs[i][0];
-        span.textContent = runs[i][1];
-        el.appendChild(span);
-      }
-    }
-    if (ended) { el.appendChild(document.createTextNode("\n")); }
-    return el;
-  }
-
-  function setEnded(el, ended) {  // every row but the last ends with its newline (rows hold none)
-    var end = el.lastChild, has = !!end && end.nodeType === 3 && end.data.slice(-1) === "\n";
-    if (ended && !has) { el.appendChild(document.createTextNode("\n")); }
-    if (!ended && has) {
-      if (end.data.length > 1) { end.data = end.data.slice(0, -1); } else { el.removeChild(end); }
-    }
-  }
+  // the output: terminal.js's live view of the server-rendered rows
+  var screen = new window.webBackgroundView(out, JSON.parse(page.getAttribute("data-terminal")), showHidden);
 
   function commas(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
 
-  function showHidden() {
+  function showHidden(hidden) {
     notice.hidden = hidden === 0;
     noticeText.textContent = commas(hidden) + (hidden === 1 ? " earlier line" : " earlier lines") + " not shown";
-  }
-
-  // Draw what changed: rows that joined the history stay where they are, new
-  // rows come in, changed rows are filled again, rows gone leave.
-  function render() {
-    var atBottom = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
-    var taken = term.take(), rows = taken.lines.concat(taken.rows), last = rows.length - 1, next = firstLive, i;
-    var before = hidden;
-    for (i = 0; i < taken.gone.length; i++) {
-      var gone = taken.gone[i].el;
-      if (gone && gone.parentNode === out) {
-        if (gone === next) { next = next.nextElementSibling; }
-        out.removeChild(gone);
-        shown -= 1;
-      }
-    }
-    hidden += taken.dropped;
-    for (i = 0; i < rows.length; i++) {
-      var row = rows[i];
-      if (!row.el) {
-        row.el = document.createElement("span");
-        row.el.className = "ln";
-        fill(row.el, row.runs(), i < last);
-        out.insertBefore(row.el, next);
-        shown += 1;
-      } else {
-        if (row.dirty) { fill(row.el, row.runs(), i < last); } else { setEnded(row.el, i < last); }
-        if (row.el !== next) { out.insertBefore(row.el, next); } else { next = next.nextElementSibling; }
-      }
-      row.dirty = false;
-    }
-    firstLive = taken.rows[0].el;
-    var height = out.scrollHeight;
-    while (shown > maxLines && out.firstElementChild !== firstLive) {  // the oldest leave
-      out.removeChild(out.firstElementChild);
-      shown -= 1;
-      hidden += 1;
-    }
-    if (!atBottom && taken.lines.length) { out.scrollTop -= height - out.scrollHeight; }  // the reader's view stays put
-    if (hidden !== before) { showHidden(); }
-    if (atBottom) { out.scrollTop = out.scrollHeight; }
   }
 
   function tick() {
@@ -137,9 +63,8 @@
     return u.pathname + u.search;
   }
   function output(text, end) {
-    term.feed(text);
+    screen.feed(text);
     offset = end;
-    render();
   }
   var source = new EventSource(url("events"));
   source.addEventListener("output", function (e) {
@@ -169,7 +94,7 @@
     form.querySelector("button").disabled = true;
     fetch(form.action, {method: "POST", headers: {"Accept": "application/json"}, credentials: "same-origin"});
   });
-  render();
+  screen.draw();
   show(state);
   setInterval(tick, 1000);
 })();
