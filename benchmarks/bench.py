@@ -25,7 +25,7 @@ One module per benchmark, benchmarks/bench_<name>.py (its docstring says what
 it measures), run in the order of ``BENCHMARKS`` below: capture, poll, serve,
 memory, capture-sqlite, capture-process, poll-other-process, watchers,
 isolation, load (with ``--long`` only, unless named), first-line,
-process-start, cancel and capture-redis.  What they share is in
+process-start, cancel, capture-redis and terminal.  What they share is in
 benchmarks/_harness.py.  The Redis benchmarks (``REDIS = True``) run against
 one throw-away redis-server this script starts on 127.0.0.1 (a free port, no
 persistence) before the first of them and stops at the end.
@@ -68,6 +68,7 @@ BENCHMARKS = [  # the benchmark modules, in the order they run (and their rows p
     "bench_process_start",
     "bench_cancel",
     "bench_capture_redis",
+    "bench_terminal",
 ]
 
 

@@ -7,6 +7,7 @@ the specification of both.  Nothing here keeps state.
 """
 
 import re
+from functools import lru_cache
 from typing import List, Optional, Tuple
 
 # One token: an escape sequence (CSI; a string: OSC, DCS, SOS, PM, APC, ended by
@@ -59,6 +60,7 @@ def palette_css() -> str:
                    for i, c in enumerate(PALETTE))
 
 
+@lru_cache(maxsize=1024)  # pure, and output repeats its few styles a great many times
 def classes(style: Style) -> str:
     """The CSS classes of a style ("" for the plain one). Reverse video swaps the
     colour classes and adds ``a-r`` (the default colours swapped, which the
@@ -109,6 +111,7 @@ _FLAGS = {1: (2, True), 3: (3, True), 4: (4, True), 7: (5, True), 9: (6, True),
           22: (2, False), 23: (3, False), 24: (4, False), 27: (5, False), 29: (6, False)}
 
 
+@lru_cache(maxsize=4096)
 def apply_sgr(style: Style, params: str) -> Style:
     """The style after ``ESC [ params m``."""
     new = list(style)

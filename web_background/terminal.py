@@ -139,16 +139,7 @@ class Terminal:
             if start > pos:
                 self._write(text[pos:start])
             token, pos = m.group(), m.end()
-            if token == "\n":
-                self._index()
-                self._x = 0
-            elif token == "\r":
-                self._x = 0
-            elif token == "\b":
-                self._x = max(0, min(self._x, self.width - 1) - 1)
-            elif token == "\t":
-                self._x = min((self._x // 8 + 1) * 8, self.width - 1)
-            elif token[0] == "\x1b":
+            if token[0] == "\x1b":
                 if pos == len(text) and not complete(token):
                     # wait for the rest; a string's content is dropped anyway
                     self._pending = token[:2] if token[1:2] in ("]", "P", "X", "^", "_") else token
@@ -158,6 +149,15 @@ class Terminal:
                     self._save()
                 elif token == "\x1b8":
                     self._restore()
+            elif token == "\n":
+                self._index()
+                self._x = 0
+            elif token == "\r":
+                self._x = 0
+            elif token == "\b":
+                self._x = max(0, min(self._x, self.width - 1) - 1)
+            elif token == "\t":
+                self._x = min((self._x // 8 + 1) * 8, self.width - 1)
         if pos < len(text):
             self._write(text[pos:])
         return self
