@@ -247,3 +247,16 @@ def test_without_tty_no_job_sees_a_terminal_whatever_the_servers_console_is():
 
 def test_render_of_a_tty_job_uses_its_size():
     assert render("x" * 50, 100, 20, 5).text() == "x" * 20 + "\n" + "x" * 20 + "\n" + "x" * 10
+
+
+def test_tty_settings_come_from_the_environment_too(monkeypatch):
+    from web_background import DEFAULTS
+    from web_background.jobs import _from_environment
+
+    monkeypatch.setenv("WEB_BACKGROUND_TTY", "1")
+    monkeypatch.setenv("WEB_BACKGROUND_TTY_SIZE", "80x24")
+    settings = _from_environment(DEFAULTS)
+    assert settings["tty"] is True and settings["tty_size"] == (80, 24)
+    monkeypatch.setenv("WEB_BACKGROUND_TTY", "maybe")
+    with pytest.raises(ValueError, match="WEB_BACKGROUND_TTY"):
+        _from_environment(DEFAULTS)

@@ -615,3 +615,16 @@ def test_plain_text_without_control_characters_renders_to_itself_escaped(text):
     assert markup == "".join('<span class="ln">%s\n</span>' % html.escape(line) for line in lines[:-1]) + \
         '<span class="ln">%s</span>' % html.escape(lines[-1])
     assert strip_tags(markup) == text
+
+
+def test_the_newest_100_rows_stay_editable_and_older_ones_do_not():
+    text = "".join("row %d\n" % i for i in range(150)) + "\r"
+    term = Terminal().feed(text + "\x1b[99AX")
+    assert term.text().split("\n")[51] == "Xow 51"  # 99 rows above the cursor's: the screen's top row
+    term = Terminal().feed(text + "\x1b[100AX")
+    assert term.text().split("\n")[51] == "Xow 51" and "Xow 50" not in term.text()
+
+
+def test_a_tty_jobs_whole_screen_stays_editable():
+    term = render("".join("row %d\n" % i for i in range(60)) + "\x1b[H\x1b[2KTOP", width=120, height=40)
+    assert term.text().split("\n")[20:22] == ["row 20", "TOP"]  # rows 21-60 are the screen
