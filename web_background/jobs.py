@@ -52,7 +52,8 @@ def _setting_of(raw: str, default: Any) -> Any:
     """A setting from its environment variable's text: as ``default``'s type;
     booleans as 1/0, true/false, yes/no, on/off; a size as ``120x40``."""
     if isinstance(default, bool):
-        words = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+        words = {"1": True, "true": True, "yes": True, "on": True,
+                 "0": False, "false": False, "no": False, "off": False}
         if raw.strip().lower() not in words:
             raise ValueError(raw)
         return words[raw.strip().lower()]

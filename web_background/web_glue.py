@@ -99,7 +99,8 @@ def background(func: F) -> Callable[..., Job]: ...
 @overload
 def background(func: None = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
                timeout: Optional[float] = None, retries: int = 0, retry_delay: float = 1.0,
-               backoff: float = 2.0, key: Any = None, tty: Optional[bool] = None) -> Callable[[F], Callable[..., Job]]: ...
+               backoff: float = 2.0, key: Any = None,
+               tty: Optional[bool] = None) -> Callable[[F], Callable[..., Job]]: ...
 
 
 def background(func: Optional[F] = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
