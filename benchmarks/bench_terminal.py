@@ -66,8 +66,10 @@ return (performance.now() - started) / updates.length / 1000;
 
 
 def _page(directory):
-    with open(os.path.join(ROOT, "web_background", "static", "terminal.js"), encoding="utf-8") as f:
-        script = f.read()
+    script = ""
+    for name in ("terminal.js", "terminal_view.js"):
+        with open(os.path.join(ROOT, "web_background", "static", name), encoding="utf-8") as f:
+            script += f.read()
     path = os.path.join(directory, "page.html")
     with open(path, "w", encoding="utf-8") as f:
         f.write('<!DOCTYPE html><html><body><pre id="output"></pre><script>%s</script></body></html>' % script)

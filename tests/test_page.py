@@ -112,9 +112,11 @@ def test_the_page_inlines_its_script_and_style_from_the_package_files():
     static = os.path.join(ROOT, "web_background", "static")
     with open(os.path.join(static, "terminal.js"), encoding="utf-8") as f:
         model = f.read()
+    with open(os.path.join(static, "terminal_view.js"), encoding="utf-8") as f:
+        model += f.read()
     with open(os.path.join(static, "job.js"), encoding="utf-8") as f:
         script = f.read()
-    assert model + script in page  # the screen model first, then the page's wiring
+    assert model + script in page  # the screen model and its view first, then the page's wiring
     assert "</script" not in model.lower()
     with open(os.path.join(static, "job.css"), encoding="utf-8") as f:
         style = f.read()

@@ -276,7 +276,7 @@ def _static(name: str) -> str:
 
 # read once, inlined in every page with its nonce
 _STYLE = _static("job.css") + palette_css()
-_SCRIPT = _static("terminal.js") + _static("job.js")  # the screen model, then the page
+_SCRIPT = _static("terminal.js") + _static("terminal_view.js") + _static("job.js")  # model, view, page
 
 
 def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:

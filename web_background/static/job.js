@@ -1,8 +1,8 @@
 /* The job page's script (web_background/responses.py inlines it, with its nonce,
-   after terminal.js): live output through EventSource, the status, progress,
+   after terminal.js and terminal_view.js): live output through EventSource, the status, progress,
    elapsed time and Cancel.
 
-   The output is terminal.js's live view (webBackgroundView) of the rows the
+   The output is terminal_view.js's live view (webBackgroundView) of the rows the
    server rendered, the same screen model as web_background/terminal.py's. */
 (function () {
   "use strict";

@@ -6,8 +6,8 @@
    feed(text); take() hands the page what changed since the last take: the rows
    that joined the history, the screen's rows (each with a dirty flag and the
    element the page keeps on it, row.el), and the rows whose elements must go.
-   The model never touches the document; window.webBackgroundView(out, view)
-   draws one into a <pre> of rows, live. */
+   The model never touches the document: terminal_view.js draws one into a
+   <pre> of rows, live. */
 (function () {
   "use strict";
 
@@ -341,97 +341,5 @@
     return this.hidden + Math.max(0, this.done.length + this.rows.length - this.maxLines);
   };
 
-  // -- the live view: a terminal drawn into a <pre> of rows ----------------------------------
-
-  function fill(el, runs, ended) {
-    el.textContent = "";
-    for (var i = 0; i < runs.length; i++) {
-      if (!runs[i][0]) {
-        el.appendChild(document.createTextNode(runs[i][1]));
-      } else {
-        var span = document.createElement("span");
-        span.className = runs[i][0];
-        span.textContent = runs[i][1];
-        el.appendChild(span);
-      }
-    }
-    if (ended) { el.appendChild(document.createTextNode("\n")); }
-  }
-
-  function setEnded(el, ended) {  // every row but the last ends with its newline (rows hold none)
-    var end = el.lastChild, has = !!end && end.nodeType === 3 && end.data.slice(-1) === "\n";
-    if (ended && !has) { el.appendChild(document.createTextNode("\n")); }
-    if (!ended && has) {
-      if (end.data.length > 1) { end.data = end.data.slice(0, -1); } else { el.removeChild(end); }
-    }
-  }
-
-  // The rows of out (a <pre> of <span class="ln">, as terminal.py's html() renders
-  // them) drawn live: view is {lines, hidden, state} (the page's data-terminal);
-  // onHidden(count) is called when the count of rows no longer shown changes.
-  // Text only ever goes in through textContent and text nodes.
-  function View(out, view, onHidden) {
-    this.out = out;
-    this.maxLines = view.lines;
-    this.hidden = view.hidden;
-    this.onHidden = onHidden || function () {};
-    this.term = Terminal.restore(view.state, view.lines);
-    this.shown = out.children.length;  // rows on the page (counted: childElementCount is slow)
-    // the screen's rows are the last elements, as the server rendered them
-    this.firstLive = out.children[out.children.length - this.term.rows.length] || null;
-    for (var r = 0, el = this.firstLive; r < this.term.rows.length && el; r++, el = el.nextElementSibling) {
-      this.term.rows[r].el = el;
-      this.term.rows[r].dirty = false;
-    }
-  }
-
-  View.prototype.feed = function (text) {
-    this.term.feed(text);
-    this.draw();
-  };
-
-  // Draw what changed: rows that joined the history stay where they are, new
-  // rows come in, changed rows are filled again, rows gone leave; the reader's
-  // place stays put unless they were following the newest output.
-  View.prototype.draw = function () {
-    var out = this.out, atBottom = out.scrollHeight - out.scrollTop - out.clientHeight < 24;
-    var taken = this.term.take(), rows = taken.lines.concat(taken.rows), last = rows.length - 1;
-    var next = this.firstLive, before = this.hidden, i;
-    for (i = 0; i < taken.gone.length; i++) {
-      var gone = taken.gone[i].el;
-      if (gone && gone.parentNode === out) {
-        if (gone === next) { next = next.nextElementSibling; }
-        out.removeChild(gone);
-        this.shown -= 1;
-      }
-    }
-    this.hidden += taken.dropped;
-    for (i = 0; i < rows.length; i++) {
-      var row = rows[i];
-      if (!row.el) {
-        row.el = document.createElement("span");
-        row.el.className = "ln";
-        fill(row.el, row.runs(), i < last);
-        out.insertBefore(row.el, next);
-        this.shown += 1;
-      } else {
-        if (row.dirty) { fill(row.el, row.runs(), i < last); } else { setEnded(row.el, i < last); }
-        if (row.el !== next) { out.insertBefore(row.el, next); } else { next = next.nextElementSibling; }
-      }
-      row.dirty = false;
-    }
-    this.firstLive = taken.rows[0].el;
-    var height = out.scrollHeight;
-    while (this.shown > this.maxLines && out.firstElementChild !== this.firstLive) {  // the oldest leave
-      out.removeChild(out.firstElementChild);
-      this.shown -= 1;
-      this.hidden += 1;
-    }
-    if (!atBottom && taken.lines.length) { out.scrollTop -= height - out.scrollHeight; }
-    if (this.hidden !== before) { this.onHidden(this.hidden); }
-    if (atBottom) { out.scrollTop = out.scrollHeight; }
-  };
-
   window.webBackgroundTerminal = Terminal;
-  window.webBackgroundView = View;
 })();
