@@ -584,6 +584,31 @@ def test_only_the_newest_rows_are_shown_and_the_rest_counted(text, max_lines, si
     assert term.lines() == everything[-max_lines:] and term.hidden == len(everything) - len(term.lines())
 
 
+LINE_PIECES = ["a", "bc", " ", "\t", "\n", "\n", "\n", "\r", "\b", "\x1b[31m", "\x1b[0m", "\x1b[1;7m", "\x1b[3",
+               "\x00", "\U0001F600", "x" * 9, "\x1b[A", "\x1b7", "\x1b]0;t\x07"]
+line_outputs = st.lists(st.sampled_from(LINE_PIECES), max_size=60).map("".join)
+
+
+@given(st.one_of(outputs, line_outputs), st.integers(1, 8), sizes)
+@examples(400)
+def test_render_is_the_same_as_feeding_everything(text, max_lines, size):
+    fed = Terminal(max_lines, *size).feed(text)
+    rendered = render(text, max_lines, *size)
+    assert rendered.lines() == fed.lines() and rendered.hidden == fed.hidden
+    assert rendered.state() == fed.state()
+
+
+@given(st.lists(st.sampled_from(LINE_PIECES[:-3] + ["\n"] * 6), min_size=20, max_size=80).map("".join),
+       st.integers(3, 8),
+       st.sampled_from([(10, 2), (8, 2), (12, 3), (30, 2)]))
+@examples(300)
+def test_render_of_lines_that_never_move_up_is_the_same_as_feeding_everything(text, max_lines, size):
+    fed = Terminal(max_lines, *size).feed(text)
+    rendered = render(text, max_lines, *size)
+    assert rendered.lines() == fed.lines() and rendered.hidden == fed.hidden
+    assert rendered.state() == fed.state()
+
+
 @given(outputs, outputs, sizes)
 @examples(300)
 def test_a_terminal_restored_from_the_state_then_fed_more_shows_the_same(before, after, size):

@@ -16,6 +16,7 @@ from typing import List, Optional, Tuple
 # is printable.
 _ESCAPE = r"\x1b(?:\[[ -?]*[@-~]?|[\]PX^_][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)"
 TOKEN = re.compile(_ESCAPE + r"|[\x00-\x1f\x7f-\x9f]")
+ESCAPES = re.compile(_ESCAPE)
 SGR_PARAMS = re.compile(r"[0-9;:]*\Z")
 CURSOR_PARAMS = re.compile(r"[0-9;]*\Z")
 BIG = 10 ** 8  # a cursor parameter of more than 8 digits counts as this much (every move is clamped anyway)

@@ -71,7 +71,7 @@ import html
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
-from .escapes import (CURSOR_PARAMS, PALETTE, PLAIN, SGR_PARAMS, TOKEN, Style, apply_sgr,  # noqa: F401
+from .escapes import (CURSOR_PARAMS, ESCAPES, PALETTE, PLAIN, SGR_PARAMS, TOKEN, Style, apply_sgr,  # noqa: F401
                       classes, complete, cursor_numbers, nearest_colour, palette_css)
 
 MAX_LINES = 2000  # rows a page shows at most (the newest)
@@ -342,5 +342,29 @@ class Terminal:
 
 def render(text: str, max_lines: int = MAX_LINES, width: Optional[int] = None,
            height: Optional[int] = None) -> Terminal:
-    """A terminal fed all of ``text``: the same as ``Terminal(max_lines, width, height).feed(text)``."""
-    return Terminal(max_lines, width, height).feed(text)
+    """A terminal fed all of ``text``: the same as ``Terminal(max_lines, width, height).feed(text)``,
+    but when nothing can move the cursor up (no escape but SGR) and no line that
+    would be dropped wraps, those lines are only read for the style they leave."""
+    term = Terminal(max_lines, width, height)
+    keep = max_lines - 1
+    if keep < term.height or text.count("\n") <= keep:
+        return term.feed(text)
+    cut = len(text)
+    for _ in range(keep + 1):
+        cut = text.rfind("\n", 0, cut)
+    style, sgr_only = PLAIN, True
+    for m in ESCAPES.finditer(text):
+        token = m.group()
+        if not (token[1:2] == "[" and token[-1] == "m" and SGR_PARAMS.match(token[2:-1])):
+            sgr_only = False
+            break
+        if m.start() < cut:
+            style = apply_sgr(style, token[2:-1])
+    before = text[:cut]
+    # a line of the dropped part is one row: it cannot wrap (each character, a tab at most 8, within the width)
+    if not sgr_only or (len(before) + 7 * before.count("\t") > term.width and
+                        max(len(line) + 7 * line.count("\t") for line in before.split("\n")) > term.width):
+        return term.feed(text)
+    term._set_style(style)
+    term._scrolled = before.count("\n") + 1  # those rows and the one the cut ends
+    return term.feed(text[cut + 1:])
