@@ -17,6 +17,7 @@ setup(
         "example": [],
         "bench": ["redis>=4.2", "rq>=1.15"],  # benchmarks/bench.py's Redis and RQ rows
         "test": ["pytest>=7", "hypothesis>=6", "gunicorn>=21", "redis>=4.2", "rq>=1.15", "selenium>=4.11", "tqdm>=4.60",
+                 "pyte>=0.8", "rich>=13", "click>=8", "colorama>=0.4",
                  # the deployment matrix's servers (tests/test_deploy.py); mod_wsgi compiles against apache2-dev
                  "waitress>=2.1", "flup>=1.0.3", "pyuwsgi>=2.0.21", "mod_wsgi>=4.9", "gevent>=22", "packaging>=21"],
     },

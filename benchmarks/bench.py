@@ -27,7 +27,7 @@ One module per benchmark, benchmarks/bench_<name>.py (its docstring says what
 it measures), run in the order of ``BENCHMARKS`` below: capture, poll, serve,
 memory, capture-sqlite, capture-process, poll-other-process, watchers,
 isolation, load (with ``--long`` only, unless named), first-line,
-process-start, cancel, capture-redis, faults and history.  What they share is in
+process-start, cancel, capture-redis, faults, history and terminal.  What they share is in
 benchmarks/_harness.py.  The Redis benchmarks (``REDIS = True``) run against
 one throw-away redis-server this script starts on 127.0.0.1 (a free port, no
 persistence) before the first of them and stops at the end.
@@ -103,6 +103,7 @@ BENCHMARKS = [  # the benchmark modules, in the order they run (and their rows p
     "bench_capture_redis",
     "bench_faults",
     "bench_history",
+    "bench_terminal",
 ]
 
 

@@ -7,6 +7,8 @@ import web
 
 from web_background import background, backgrounder, progress
 
+from screen_jobs import screen_page  # noqa: F401  (a page of urls)
+
 urls = (
     "/", "index",
     "/form", "form",
@@ -27,6 +29,7 @@ urls = (
     "/colours", "colours",
     "/evil", "evil",
     "/million", "million",
+    "/screen", "screen_page",  # screen_jobs: programs that draw on a terminal
 )
 
 gate = threading.Event()  # released by tests that hold /gated jobs

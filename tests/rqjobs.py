@@ -84,3 +84,17 @@ def fails_twice(counter_file):
     if tries < 3:
         raise ConnectionError("passing network error")
     return tries
+
+
+def _isatty_report():
+    return {"stdout": sys.stdout.isatty(), "stderr": sys.stderr.isatty(), "worker's fd 1": os.isatty(1)}
+
+
+@background(queue=QUEUE)
+def isatty_report():
+    return _isatty_report()
+
+
+@background(queue=QUEUE, tty=True)
+def isatty_report_with_tty():
+    return _isatty_report()

@@ -317,8 +317,9 @@ def test_a_million_character_job_keeps_the_page_responsive_and_shows_only_the_ne
 
 
 RENDER_IN_PAGE = """
+var T = window.webBackgroundTerminal;
 return arguments[0].map(function (c) {
-  var t = new window.webBackgroundTerminal(c[1]);
+  var t = c[2] ? T.restore(c[2], c[1]) : new T(c[1], c[3], c[4]);
   c[0].forEach(function (piece) { t.feed(piece); });
   return [t.lines(), t.hiddenLines()];
 });
@@ -332,23 +333,31 @@ def test_the_live_view_renders_what_the_server_renders_whatever_the_pieces(serve
     rng = random.Random(5)
     cases = [(["a\x1b[3", "1mred\x1b[0m\n"], 10), ([" 10%|#\r", " 20%|##"], 10),
              (["\x1b]8;;http://evil/\x1b", "\\click\x1b]8;;\x1b\\"], 10), (["x\n" * 50], 7),
-             (["\x1b[38;2;%d;%d;%dm%d\n" % (i * 7 % 256, i * 13 % 256, i * 29 % 256, i) for i in range(60)], 100)]
-    for _ in range(300):
+             (["\x1b[38;2;%d;%d;%dm%d\n" % (i * 7 % 256, i * 13 % 256, i * 29 % 256, i) for i in range(60)], 100),
+             (["1\n2\n3\n4\x1b[2;3r\x1b[3;1Hx\ny\nz\n\x1b[9A\x1b[1K\x1b7\x1b[4;2Hs\x1b8\x1b[7mr"], 10, None, 10, 4)]
+    for _ in range(400):
         text = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40)))
         cuts = sorted(rng.randint(0, len(text)) for _ in range(rng.randint(0, 4)))
-        cases.append(([text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])], rng.randint(1, 6)))
-    for chunks, max_lines in cases[-100:]:  # a fresh terminal resumed where another stopped
-        before = Terminal(max_lines).feed("".join(chunks))
-        cases.append(([before.resume(), rng.choice(PIECES) + rng.choice(PIECES)], max_lines))
+        width, height = rng.choice([(None, None), (10, 4), (8, 2), (12, 3)])
+        cases.append(([text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])], rng.randint(1, 6), None,
+                      width, height))
+    for case in cases[-100:]:  # a fresh terminal restored where another stopped
+        chunks, max_lines = case[:2]
+        before = Terminal(max_lines, *case[3:5]).feed("".join(chunks))
+        cases.append(([rng.choice(PIECES) + rng.choice(PIECES), rng.choice(PIECES)], max_lines, before.state()))
     browser.get(server.url + "/")
     wait_for(lambda: _read(browser, "return !!window.webBackgroundTerminal", default=False), timeout=15)
     got = browser.execute_script(RENDER_IN_PAGE, cases)
     assert len(got) == len(cases)
-    for (chunks, max_lines), (lines, hidden) in zip(cases, got):
-        term = Terminal(max_lines)
+    for case, (lines, hidden) in zip(cases, got):
+        chunks, max_lines = case[:2]
+        if len(case) > 2 and case[2]:
+            term = Terminal.restore(case[2], max_lines)
+        else:
+            term = Terminal(max_lines, *(case[3:5] if len(case) > 3 else ()))
         for piece in chunks:
             term.feed(piece)
-        assert (lines, hidden) == ([[list(run) for run in line] for line in term.lines()], term.hidden), chunks
+        assert (lines, hidden) == ([[list(run) for run in line] for line in term.lines()], term.hidden), case
 
 
 def test_behind_a_server_that_buffers_the_event_stream_the_page_falls_back_to_polling():
@@ -367,3 +376,51 @@ def test_behind_a_server_that_buffers_the_event_stream_the_page_falls_back_to_po
         finally:
             driver.quit()
             shutil.rmtree(driver._wb_profile, ignore_errors=True)
+
+
+ROWS_IN_PAGE = """
+return Array.prototype.map.call(document.querySelectorAll('#output .ln'), function (line) {
+  return Array.prototype.map.call(line.childNodes, function (node) {
+    return [node.nodeType === 3 ? '' : node.className, node.textContent];
+  });
+});
+"""
+
+
+def rows_in_page(browser):
+    from screen_oracle import style_of, trimmed
+
+    got = _read(browser, ROWS_IN_PAGE, default=[])
+    return trimmed([[(ch, style_of(names)) for names, text in line for ch in text if ch != "\n"] for line in got])
+
+
+def test_programs_that_draw_on_a_terminal_show_live_what_a_terminal_shows(server, browser):
+    """Each producer of tests/screen_jobs.py as a thread and a process job, drawn live
+    (its output arrives after the page opened), then rendered by the server on a reload:
+    cell by cell what pyte shows when fed the same output."""
+    import screen_jobs
+    from screen_oracle import assert_same, pyte_rows
+    from web_background.terminal import HEIGHT, WIDTH
+
+    for name in sorted(screen_jobs.PRODUCERS):
+        size = (120, 40) if name in screen_jobs.TTY_ONLY else (WIDTH, HEIGHT)
+        for executor in ("threads", "processes"):
+            gate = uuid.uuid4().hex
+            browser.get("%s/screen?name=%s&executor=%s&gate=%s" % (server.url, name, executor, gate))
+            assert "_t=" in browser.current_url
+            wait_for(lambda: "waiting" in text_of(browser, "output"), timeout=15)
+            browser.execute_script("window.__same_page = 42")
+            open(screen_jobs.gate_path(gate), "w").close()
+            try:
+                wait_for(lambda: text_of(browser, "status") == "done", timeout=30)
+                output = get(browser.current_url + "&_format=text")[2].decode("utf-8")
+                oracle = pyte_rows(output, *size)
+                wait_for(lambda: rows_in_page(browser) == oracle, timeout=5)
+            except AssertionError:
+                assert_same(rows_in_page(browser), oracle)  # says where they differ
+                raise
+            finally:
+                os.remove(screen_jobs.gate_path(gate))
+            assert never_reloaded(browser), (name, executor)
+            reloaded(browser)
+            assert_same(rows_in_page(browser), oracle)

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from web_background import background
+from web_background.terminal import Terminal
 
 import apps
 from servers import ROOT
@@ -99,7 +100,9 @@ def test_a_small_output_hides_the_hidden_lines_notice():
 def test_the_page_hands_its_script_where_to_go_on_from():
     page = page_of(finished("done line\nhalf \x1b[32mgreen\r\x1b[1mbo"))
     view = terminal_of(page)
-    assert view["resume"] == "\x1b[0;38;5;2;1mbo\x1b[0mlf \x1b[0;38;5;2mgreen" + "\b" * 8 + "\x1b[0;38;5;2;1m"
+    screen = Terminal().feed("done line\nhalf \x1b[32mgreen\r\x1b[1mbo")
+    assert view["state"] == json.loads(json.dumps(screen.state()))
+    assert view["state"]["rows"][-1] == [["a-fg-2 a-b", "bo"], ["", "lf "], ["a-fg-2", "green"]]
     assert output_of(page).endswith('<span class="ln"><span class="a-fg-2 a-b">bo</span>'
                                     'lf <span class="a-fg-2">green</span></span>')
 
@@ -107,8 +110,14 @@ def test_the_page_hands_its_script_where_to_go_on_from():
 def test_the_page_inlines_its_script_and_style_from_the_package_files():
     page = page_of(finished("x\n"))
     static = os.path.join(ROOT, "web_background", "static")
+    with open(os.path.join(static, "terminal.js"), encoding="utf-8") as f:
+        model = f.read()
+    with open(os.path.join(static, "terminal_view.js"), encoding="utf-8") as f:
+        model += f.read()
     with open(os.path.join(static, "job.js"), encoding="utf-8") as f:
         script = f.read()
+    assert model + script in page  # the screen model and its view first, then the page's wiring
+    assert "</script" not in model.lower()
     with open(os.path.join(static, "job.css"), encoding="utf-8") as f:
         style = f.read()
     assert script in page and style in page

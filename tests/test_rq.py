@@ -31,14 +31,15 @@ def rq_command():
 class Workers:
     """Stock `rq worker` processes (the default forking Worker) for the test."""
 
-    def __init__(self, redis_url, queues, path, count=1, options=(), env=None):
+    def __init__(self, redis_url, queues, path, count=1, options=(), env=None, console=None):
         self.redis_url, self.procs = redis_url, []
         env = dict(os.environ, WEB_BACKGROUND_STORE=redis_url, PYTHONPATH=ROOT, **(env or {}))
         for _ in range(count):
             self.procs.append(subprocess.Popen(
                 [rq_command(), "worker", "--url", redis_url, "--path", path, "--logging_level", "WARNING"]
                 + list(options) + list(queues),
-                cwd=path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True))
+                cwd=path, env=env, stdout=console or subprocess.DEVNULL, stderr=console or subprocess.PIPE,
+                start_new_session=True))
         import redis
         import rq
 
@@ -50,7 +51,8 @@ class Workers:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
             p.wait(10)
-            p.stderr.close()
+            if p.stderr is not None:
+                p.stderr.close()
 
 
 @pytest.fixture
@@ -62,8 +64,8 @@ def redis_url(url_of_store):
 def workers(redis_url):
     started = []
 
-    def start(queues=(rqjobs.QUEUE,), path=os.path.join(ROOT, "tests"), count=1, options=()):
-        w = Workers(redis_url, list(queues), path, count, options)
+    def start(queues=(rqjobs.QUEUE,), path=os.path.join(ROOT, "tests"), count=1, options=(), console=None):
+        w = Workers(redis_url, list(queues), path, count, options, console=console)
         started.append(w)
         return w
 
@@ -292,3 +294,20 @@ def test_an_rq_job_that_fails_twice_then_succeeds_ends_done_with_three_attempts(
     assert job.wait(30)
     assert job.status == "done" and job.result == 3 and job.attempt == 3
     assert job.output == "attempt 1\n--- attempt 2 of 3 ---\nattempt 2\n--- attempt 3 of 3 ---\nattempt 3\n"
+
+
+def test_an_rq_job_is_told_it_writes_to_no_terminal_unless_tty_and_then_as_a_thread_job(workers):
+    """A worker started in a terminal (its stdout and stderr a pty): the job's
+    isatty() is False by default, True with tty=True (RQ jobs are as thread jobs)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        workers(console=follower)
+        plain, tty = rqjobs.isatty_report(), rqjobs.isatty_report_with_tty()
+        assert plain.wait(30) and tty.wait(30), (plain.error, tty.error)
+        assert plain.result == {"stdout": False, "stderr": False, "worker's fd 1": True}
+        assert tty.result == {"stdout": True, "stderr": True, "worker's fd 1": True}
+    finally:
+        os.close(follower)
+        os.close(leader)

@@ -226,12 +226,13 @@ def real_stderr() -> Any:
 
 
 def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable: bool = True,
-          inherited: bool = False, job: Any = None) -> None:
+          inherited: bool = False, job: Any = None, tty: bool = False) -> None:
     """Send everything the calling thread writes into ``sink``, text and bytes;
     its flush() calls ``on_flush``.  ``cancellable``: ``sink.cancel()`` makes
     its writes raise.  ``inherited``: a thread the job started, which writes
     where it would have without the job once the job has ended.  ``job``: what
-    ``current_job()`` answers in the thread (and the threads it starts)."""
+    ``current_job()`` answers in the thread (and the threads it starts).
+    ``tty``: what the thread's ``isatty()`` answers (see ``_isatty``)."""
     install()
     shared = None if inherited else sink.writer(cancellable)
     for proxy in _proxies.values():
@@ -239,11 +240,27 @@ def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable
         w = shared or sink.writer(cancellable, after_end=proxy._stream.write)
         proxy.write = w  # type: ignore[method-assign]
         proxy.buffer = _Bytes(w, on_flush or _no_flush)
+        proxy.isatty = proxy.buffer.isatty = _isatty(tty)  # type: ignore[method-assign]
         if on_flush is not None:
             proxy.flush = on_flush  # type: ignore[method-assign]
     _here.log = sink.writer(cancellable=False, after_end=len if inherited else None)  # never raises Cancelled
     _here.sink = sink
     _here.job = job
+    _here.tty = tty
+
+
+def _isatty(tty: bool) -> Callable[[], bool]:
+    """A routed thread's ``sys.stdout.isatty()`` (and stderr's): its job's ``tty``,
+    never the server's console (which a job's output does not go to)."""
+    return _yes if tty else _no
+
+
+def _yes() -> bool:
+    return True
+
+
+def _no() -> bool:
+    return False
 
 
 def _no_flush() -> None:
@@ -256,7 +273,7 @@ def unroute() -> None:
     _here.__dict__.clear()
 
 
-_ROUTED = ("write", "flush", "buffer")
+_ROUTED = ("write", "flush", "buffer", "isatty")
 
 
 def suspend() -> List[Dict[str, Any]]:
@@ -297,10 +314,10 @@ def _start_in_job(self: threading.Thread) -> None:
     sink = current_sink()
     if sink is not None and not getattr(self, "_wb_in_job", False):
         self._wb_in_job = True  # type: ignore[attr-defined]
-        job, run = current_job(), self.run
+        job, run, tty = current_job(), self.run, getattr(_here, "tty", False)
 
         def run_in_job() -> None:
-            route(sink, inherited=True, job=job)
+            route(sink, inherited=True, job=job, tty=tty)
             try:
                 run()
             except Cancelled:  # the job was stopped: so is this thread, quietly

@@ -8,7 +8,7 @@ import pickle
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from . import executors
 from .runner import Busy, _Runner  # noqa: F401  (Busy: a public name, from here)
@@ -29,6 +29,8 @@ DEFAULTS: Dict[str, Any] = {
     "timeout": 0.0,  # seconds a job may run before it is stopped (0: no limit)
     "cancel_grace": 5.0,  # seconds a stopped job has to end before it is ended by force
     "nice": 10,  # how much lower the CPU priority of a job process is than the server's (0: the same)
+    "tty": False,  # jobs write to a terminal (a pseudo-terminal for process jobs) unless @background says
+    "tty_size": (120, 40),  # columns, rows of that terminal (and of the page's screen for the job)
 }
 
 
@@ -40,10 +42,24 @@ def _from_environment(defaults: Dict[str, Any]) -> Dict[str, Any]:
         raw = os.environ.get("WEB_BACKGROUND_" + key.upper())
         if raw:
             try:
-                settings[key] = type(default)(raw)
+                settings[key] = _setting_of(raw, default)
             except ValueError:
                 raise ValueError("WEB_BACKGROUND_%s=%r is not a valid %s" % (key.upper(), raw, key)) from None
     return settings
+
+
+def _setting_of(raw: str, default: Any) -> Any:
+    """A setting from its environment variable's text: as ``default``'s type;
+    booleans as 1/0, true/false, yes/no, on/off; a size as ``120x40``."""
+    if isinstance(default, bool):
+        words = {"1": True, "true": True, "yes": True, "on": True,
+                 "0": False, "false": False, "no": False, "off": False}
+        if raw.strip().lower() not in words:
+            raise ValueError(raw)
+        return words[raw.strip().lower()]
+    if isinstance(default, tuple):
+        return tuple(int(v) for v in raw.lower().replace(",", "x").split("x"))
+    return type(default)(raw)
 
 
 class Job:
@@ -197,15 +213,18 @@ def configure(
     timeout: Optional[float] = None,
     cancel_grace: Optional[float] = None,
     nice: Optional[int] = None,
+    tty: Optional[bool] = None,
+    tty_size: Optional[Tuple[int, int]] = None,
 ) -> None:
     """Set where jobs are stored, where they run and how they are bounded;
-    unnamed settings keep their value.  Call it
+    unnamed settings keep their value.  ``tty``: jobs write to a terminal of
+    ``tty_size`` (columns, rows) unless their ``@background(tty=...)`` says.  Call it
     once at start-up, in the module that defines the jobs (RQ workers import it
     too): jobs running under the previous settings finish under them."""
     given = dict(store=store, workers=workers, queue_limit=queue_limit, ttl=ttl,
                  max_jobs=max_jobs, max_output=max_output, executor=executor, queue=queue,
                  stream_seconds=stream_seconds, max_streams=max_streams, timeout=timeout,
-                 cancel_grace=cancel_grace, nice=nice)
+                 cancel_grace=cancel_grace, nice=nice, tty=tty, tty_size=tty_size)
     new = dict(_state["settings"], **{k: v for k, v in given.items() if v is not None})
     check_timeout(new["timeout"])
     for key in ("workers", "max_jobs", "max_output"):
@@ -215,6 +234,8 @@ def configure(
         if not isinstance(new[key], int) or new[key] < 0:
             raise ValueError("%s must be an int >= 0, not %r" % (key, new[key]))
     check_executor(new["executor"])
+    check_tty(new["tty"])
+    new["tty_size"] = check_tty_size(new["tty_size"])
     if isinstance(new["nice"], bool) or not isinstance(new["nice"], int) or not 0 <= new["nice"] <= 19:
         raise ValueError("nice must be an int from 0 to 19, not %r" % (new["nice"],))
     if not isinstance(new["queue"], str) or not new["queue"]:
@@ -278,6 +299,21 @@ def check_executor(name: Any) -> str:
     if name not in executors.NAMES:
         raise ValueError("executor must be one of %s, not %r" % (", ".join(executors.NAMES), name))
     return name
+
+
+def check_tty(tty: Any) -> Optional[bool]:
+    """``tty`` if it is None, True or False, else a clear TypeError."""
+    if tty is not None and not isinstance(tty, bool):
+        raise TypeError("tty must be True or False, not %r" % (tty,))
+    return tty
+
+
+def check_tty_size(size: Any) -> Tuple[int, int]:
+    """``(columns, rows)`` if ``size`` is two ints from 2 to 1000, else a clear ValueError."""
+    if not isinstance(size, (tuple, list)) or len(size) != 2 or \
+            not all(isinstance(v, int) and not isinstance(v, bool) and 2 <= v <= 1000 for v in size):
+        raise ValueError("tty_size must be (columns, rows), two ints from 2 to 1000, not %r" % (size,))
+    return size[0], size[1]
 
 
 def check_timeout(seconds: Any) -> Optional[float]:

@@ -339,7 +339,7 @@ def _static(name: str) -> str:
 
 # read once, inlined in every page with its nonce
 _STYLE = _static("job.css") + palette_css()
-_SCRIPT = _static("job.js")
+_SCRIPT = _static("terminal.js") + _static("terminal_view.js") + _static("job.js")  # model, view, page
 
 
 def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
@@ -354,9 +354,10 @@ def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
         ' value="%s"' % esc(str(progress["done"])) if progress.get("total") else "",
         ' max="%s"' % esc(str(progress["total"])) if progress.get("total") else "")
     error = state["error"]
-    screen = render(output, MAX_LINES)
+    size = tty_size(record)
+    screen = render(output, MAX_LINES, *size) if size else render(output, MAX_LINES)
     # what the page's script needs to go on rendering where this page stops
-    view = {"lines": MAX_LINES, "hidden": screen.hidden, "resume": screen.resume()}
+    view = {"lines": MAX_LINES, "hidden": screen.hidden, "state": screen.state()}
     text_url = "?_t=%s&_format=text" % record["id"]
     return "".join([
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
@@ -378,12 +379,20 @@ def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
         '<p id="hidden"%s><span id="hidden-count">%s</span>: <a href="%s">the whole output as text</a> '
         '(<a href="%s&amp;_download=1">download</a>)</p>' % (
             "" if screen.hidden else " hidden", esc(_hidden_lines(screen.hidden)), esc(text_url), esc(text_url)),
-        '<pre id="output">%s</pre>' % screen.html(),
+        '<pre id="output"%s>%s</pre>' % (' class="tty"' if size else "", screen.html()),
         '<pre id="failed" class="failed"%s>%s</pre>' % (
             "" if status == "failed" else " hidden",
             esc("The job failed." + ("\n" + error if error else ""))),
         '</main><script nonce="%s">%s</script></body></html>' % (nonce, _SCRIPT),
     ])
+
+
+def tty_size(record: Dict[str, Any]) -> Optional[Tuple[int, int]]:
+    """The (columns, rows) of a ``tty`` job's terminal, or None."""
+    size = record.get("tty")
+    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v >= 2 for v in size):
+        return size[0], size[1]
+    return None
 
 
 def _hidden_lines(count: int) -> str:

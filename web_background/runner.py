@@ -77,12 +77,14 @@ class _Runner:
         retry_delay: float = 1.0,
         backoff: float = 2.0,
         key: Optional[str] = None,
+        tty: Optional[bool] = None,
         **fields: Any,
     ) -> Tuple[str, bool]:
         """Start ``func(*args, **kwargs)`` as a new job on ``executor``: its id,
         and True; or, when a queued or running job holds ``key``, that job's id
         and False.  ``sink`` may already hold output that starts the job's (what
-        the request handler printed); ``ctx`` is the request context it runs in."""
+        the request handler printed); ``ctx`` is the request context it runs in;
+        ``tty``: it writes to a terminal of the ``tty_size`` setting (default: the ``tty`` setting)."""
         ex = self.executor(executor)
         call = ex.prepare(func, args, kwargs or {}, ctx, queue)
         if timeout is None:
@@ -97,10 +99,13 @@ class _Runner:
             record["queue"] = queue
         if key is not None:
             record["key"] = key
+        size = list(self.settings["tty_size"]) if (self.settings["tty"] if tty is None else tty) else None
+        record["tty"] = size
         if not ex.local:
             record["heartbeat"] = None  # nobody here runs it while it waits on its queue
         running = _Running(job_id, sink if sink is not None else Sink(), ex, timeout)
         running.call, running.attempts, running.retry_delay, running.backoff = call, retries + 1, retry_delay, backoff
+        running.tty = size
         self.store.create(record)
         holder = self.store.claim(key, job_id) if key is not None else None
         if holder is not None:  # no double start: the job that holds the key is the answer
@@ -147,6 +152,7 @@ class _Runner:
         record = self.store.get(job_id) or {}
         running = self._local[job_id] = self._adopt(_Running(job_id, Sink(), executor, record.get("timeout")))
         running.attempts = record.get("attempts") or 1
+        running.tty = record.get("tty")
         running.retry_delay, running.backoff = record.get("retry_delay") or 0.0, record.get("backoff") or 1.0
         executor.arm(running)
         self._wake.set()
@@ -189,7 +195,8 @@ class _Runner:
         if not self.begin(running, record):
             return
         # the job's own thread is stopped by its executor; its finally: blocks may still print
-        capture.route(running.sink, on_flush=lambda: self.try_flush(running), cancellable=False, job=running)
+        capture.route(running.sink, on_flush=lambda: self.try_flush(running), cancellable=False, job=running,
+                      tty=running.tty is not None)
         result = None
         try:
             try:

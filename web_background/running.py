@@ -39,7 +39,7 @@ class _Running:
     __slots__ = ("id", "sink", "executor", "timeout", "done", "started", "progress", "flush_lock", "pending",
                  "skipped", "final", "flushed", "lock", "ident", "thread", "stopping", "stop_at", "killed",
                  "deadline", "call", "attempt", "attempts", "retry_delay", "backoff", "retry_at", "rerun",
-                 "store_failing", "cuts")
+                 "store_failing", "cuts", "tty")
 
     def __init__(self, job_id: str, sink: Sink, executor: "Executor", timeout: Optional[float] = None) -> None:
         self.id = job_id
@@ -68,6 +68,7 @@ class _Running:
         self.rerun = threading.Event()  # an RQ work-horse waits on it between attempts
         self.store_failing = False  # the store refused its last write (logged once until it takes one)
         self.cuts: List[int] = []  # characters its only writer cut from the sink's head (see processes._cut)
+        self.tty: Optional[List[int]] = None  # [columns, rows] of the terminal the job writes to, if it has one
 
     def next_attempt(self) -> float:
         """Make ready for the next attempt; the seconds to wait before it."""

@@ -1,224 +1,89 @@
 """A job's output as a terminal shows it, rendered to HTML for the job page.
 
-The model (``static/job.js`` implements the same one for the live view):
+The specification (``static/terminal.js`` implements the same for the live
+page; ``escapes.py`` is the parser half, this module the screen):
 
-- The screen is a list of lines and a cursor column on the last one.
-- ``\\n`` ends the line (whatever escape sequence was under way ends with it);
-  ``\\r`` moves the cursor to column 0; ``\\b`` moves it back one column (never
-  before 0); so ``"\\r\\n"`` is a plain newline and a progress bar redrawn
-  after ``\\r`` is one line updated in place.
-- Every other character (tab included) overwrites the cell under the cursor,
-  or is appended at the end of the line, and moves the cursor one column on;
-  one code point is one column.
-- Other control characters (C0 and C1) are dropped.
-- SGR escapes (``ESC [ ... m``) set the style of what follows: the 16 and 256
-  colours and truecolour (as the nearest of colours 16-255), foreground and
-  background, bold, italic and underline. Every other escape sequence (cursor
-  moves, erase, OSC titles and OSC 8 links, DCS, ...) is dropped.
+- A screen of ``width`` columns by ``height`` rows (a ``tty`` job: its
+  ``tty_size``; any other job: ``WIDTH`` by ``HEIGHT``) sits at the bottom of a
+  page of rows. A row that scrolls off the top of the screen joins the history
+  above it and never changes again; the screen's rows stay editable. The page
+  shows the history and the screen's rows down to the lowest the cursor has
+  been on (a fresh screen: one empty row). Only the newest ``max_lines`` rows
+  are kept; ``hidden`` counts the rows dropped above them.
+- A cell holds one code point and a style; a row holds at most ``width``
+  cells; a cell skipped over (the cursor moved past the row's end) is a plain
+  blank. The cursor is a row ``y`` (0 to ``height - 1``) and a column ``x``
+  (0 to ``width``: ``width`` means the last column was just written, and the
+  next character first goes to the start of the next row).
+- A printable character (not a C0 or C1 control) goes into the cell under
+  the cursor, with the current style, and moves it one column on.
+- ``\\n`` goes down a row, scrolling the scroll region when at its bottom row
+  (its top row joins the history when the region starts at the screen's top,
+  else is gone; a blank row comes in at its bottom), and back to column 0 (as
+  a terminal's ``onlcr`` makes it). ``\\r`` goes to column 0; ``\\b`` one column
+  back; ``\\t`` to the next multiple of 8, at most the last column (``\\b`` and
+  ``\\t`` from past the last column count from the last column). Every other
+  control character is dropped.
 - Escape sequences, exactly: ESC ``[``, then characters 0x20-0x3F, then a
-  final 0x40-0x7E (an SGR when the final is ``m`` and the rest only digits,
-  ``;`` and ``:``); ESC ``]``, ``P``, ``X``, ``^`` or ``_`` and a string
-  ended by BEL or ESC ``\\`` (or cut short by a newline, or an ESC that
-  starts another sequence); ESC, characters 0x20-0x2F, a final 0x30-0x7E.
-  A character that fits none of these ends the sequence (dropped) and is then
-  read as usual: a newline, an ESC starting the next sequence, a letter.
-- SGR parameters, exactly: empty is 0; 0 resets; 1, 3, 4 set bold, italic,
-  underline, 22, 23, 24 clear them; 30-37 and 90-97 (40-47, 100-107) are
-  colours 0-15 of the foreground (background), 39 (49) its default;
-  38 (48) then ``5;N`` is colour N, then ``2;R;G;B`` truecolour, then anything
+  final 0x40-0x7E; ESC ``]``, ``P``, ``X``, ``^`` or ``_`` and a string ended
+  by BEL or ESC ``\\`` (or cut short by a newline, or an ESC that starts
+  another sequence); ESC, characters 0x20-0x2F, a final 0x30-0x7E. A
+  character that fits none of these ends the sequence (dropped) and is then
+  read as usual.
+- Of these, only ESC ``7`` / ESC ``8`` (save / restore the cursor and style;
+  a restore with nothing saved goes to the top left) and these CSI sequences,
+  with parameters of digits and ``;`` only (``n`` is the first, empty or 0
+  meaning 1), do anything; every other one is dropped:
+  ``A``/``B`` n rows up/down (stopping at the scroll region's top/bottom row
+  when the cursor is inside it, else at the screen's edge), ``C``/``D`` n
+  columns right/left (within the row; from past the last column counting from
+  the last), ``E``/``F`` as ``B``/``A`` and to column 0, ``G`` to column n,
+  ``d`` to row n, ``H`` and ``f`` to row n, column m (each at most the last);
+  ``K`` erases from the cursor to the end of the row (0), from the start to
+  the cursor (1) or the whole row (2); ``J`` erases from the cursor to the end
+  of the screen (0), from its start to the cursor (1) or the whole screen (2,
+  3); erased cells are plain blanks, and the cursor stays; ``r`` sets the
+  scroll region to rows n to m (1 to ``height`` by default; when n < m) and
+  goes to the top left; ``s``/``u`` (no parameters) are ESC 7/8;
+  ``m`` (SGR; ``:`` allowed too) sets the style of what follows.
+- SGR parameters, exactly: empty is 0; 0 resets; 1, 3, 4, 7, 9 set bold,
+  italic, underline, reverse video, strike-through, 22, 23, 24, 27, 29 clear
+  them; 30-37 and 90-97 (40-47, 100-107) are colours 0-15 of the foreground
+  (background), 39 (49) its default; 38 (48) then ``5;N`` is colour N, then
+  ``2;R;G;B`` truecolour (as the nearest of colours 16-255), then anything
   else takes that one value; 58 (underline colour) is read the same way and
   ignored; ``38:5:N``, ``38:2:[id]:R:G:B`` and ``4:N`` (N 0: no underline) as
   well; a value out of range (or of more than 8 digits) sets nothing; every
   other code is ignored.
 - A style is a set of CSS classes (``a-fg-N``, ``a-bg-N``, ``a-b``, ``a-i``,
-  ``a-u``), never a ``style`` attribute; text is always escaped, so nothing
-  in the output becomes markup or a link.
-- Only the newest ``max_lines`` lines are kept (the cursor's line counts);
-  ``hidden`` counts the lines dropped above them.
+  ``a-u``, ``a-s``, ``a-r``: see ``escapes.classes``), never a ``style``
+  attribute; text is always escaped, so nothing in the output becomes markup
+  or a link.
 
 Escape sequences may be split across two ``feed`` calls: the unfinished end
-waits for the next call. ``resume()`` is text that brings a fresh terminal to
-this one's line, cursor, style and unfinished escape: the page hands it to
-its script, which goes on from there with what the job writes next.
+waits for the next call. ``state()`` is the screen (its rows, cursor, scroll
+region, saved cursor, style and unfinished escape) as JSON-able values; the
+page hands it to its script, which goes on from there with what the job
+writes next (``Terminal.restore`` does the same here).
 """
 
 import html
-import re
 from collections import deque
-from typing import Deque, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
-MAX_LINES = 2000  # lines a page shows at most (the newest)
+from .escapes import (CURSOR_PARAMS, ESCAPES, PALETTE, PLAIN, SGR_PARAMS, TOKEN, Style, apply_sgr,  # noqa: F401
+                      classes, complete, cursor_numbers, nearest_colour, palette_css)
 
-# One token: an escape sequence (CSI; a string: OSC, DCS, SOS, PM, APC, ended by
-# BEL or ST, or cut short by ESC or a newline; ESC, intermediates and a final),
-# complete or not, or one control character. Text between tokens is printable.
-_ESCAPE = r"\x1b(?:\[[ -?]*[@-~]?|[\]PX^_][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)"
-_TOKEN = re.compile(_ESCAPE + r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_ESCAPES = re.compile(_ESCAPE)
-_SGR_PARAMS = re.compile(r"[0-9;:]*\Z")
+MAX_LINES = 2000  # rows a page shows at most (the newest)
+WIDTH = 1000  # columns of the screen of a job without a tty (long lines wrap at this width)
+HEIGHT = 100  # rows of the screen of a job without a tty: the newest rows that stay editable
 
-# The xterm palette: 0-15 chosen to read well on the page's dark background,
-# 16-231 a 6x6x6 cube, 232-255 greys.
-_BASE = ["#000000", "#cd3131", "#0dbc79", "#e5e510", "#2472c8", "#bc3fbc", "#11a8cd", "#e5e5e5",
-         "#666666", "#f14c4c", "#23d18b", "#f5f543", "#3b8eea", "#d670d6", "#29b8db", "#ffffff"]
-_LEVELS = (0, 95, 135, 175, 215, 255)
-PALETTE: List[str] = _BASE + ["#%02x%02x%02x" % (_LEVELS[i // 36], _LEVELS[i // 6 % 6], _LEVELS[i % 6])
-                              for i in range(216)] + ["#%02x%02x%02x" % ((8 + 10 * i,) * 3) for i in range(24)]
-
-Style = Tuple[Optional[int], Optional[int], bool, bool, bool]  # fg, bg, bold, italic, underline
-PLAIN: Style = (None, None, False, False, False)
-Segments = List[Tuple[str, str]]  # (classes, text) runs of one line
+Segments = List[Tuple[str, str]]  # (classes, text) runs of one row
+Row = List[List[str]]  # [characters, their classes]: one row of cells
 
 
-def nearest_colour(r: int, g: int, b: int) -> int:
-    """The colour of 16-255 nearest to ``(r, g, b)`` (squared distance; the cube
-    wins a tie with the greys, and the lower level a tie between two levels)."""
-    def level(v: int) -> int:
-        best = 0
-        for i, lv in enumerate(_LEVELS):
-            if abs(v - lv) < abs(v - _LEVELS[best]):
-                best = i
-        return best
-
-    ri, gi, bi = level(r), level(g), level(b)
-    cube = (_LEVELS[ri] - r) ** 2 + (_LEVELS[gi] - g) ** 2 + (_LEVELS[bi] - b) ** 2
-    grey, grey_distance = 0, -1
-    for i in range(24):
-        v = 8 + 10 * i
-        d = (v - r) ** 2 + (v - g) ** 2 + (v - b) ** 2
-        if grey_distance < 0 or d < grey_distance:
-            grey, grey_distance = i, d
-    return 232 + grey if grey_distance < cube else 16 + 36 * ri + 6 * gi + bi
-
-
-def palette_css() -> str:
-    """The CSS rules of the 256 colour classes, foreground and background."""
-    return "".join(".a-fg-%d{color:%s}.a-bg-%d{background-color:%s}\n" % (i, c, i, c)
-                   for i, c in enumerate(PALETTE))
-
-
-def classes(style: Style) -> str:
-    """The CSS classes of a style ("" for the plain one)."""
-    fg, bg, bold, italic, underline = style
-    names = []
-    if fg is not None:
-        names.append("a-fg-%d" % fg)
-    if bg is not None:
-        names.append("a-bg-%d" % bg)
-    if bold:
-        names.append("a-b")
-    if italic:
-        names.append("a-i")
-    if underline:
-        names.append("a-u")
-    return " ".join(names)
-
-
-def _number(field: str) -> int:
-    """A parameter's value: empty is 0; more than 8 digits (or not digits) is no valid value."""
-    if not field:
-        return 0
-    return int(field) if len(field) <= 8 and field.isascii() and field.isdigit() else -1
-
-
-def _colour(values: List[int]) -> Tuple[int, Optional[int]]:
-    """(how many values a 38/48/58 colour took after its code, the colour or None)."""
-    if not values:
-        return 0, None
-    if values[0] == 5:
-        if len(values) < 2:
-            return 1, None
-        return 2, values[1] if 0 <= values[1] <= 255 else None
-    if values[0] == 2:
-        if len(values) < 4:
-            return len(values), None
-        r, g, b = values[1:4]
-        return 4, nearest_colour(r, g, b) if all(0 <= v <= 255 for v in (r, g, b)) else None
-    return 1, None
-
-
-def apply_sgr(style: Style, params: str) -> Style:
-    """The style after ``ESC [ params m``."""
-    fg, bg, bold, italic, underline = style
-    fields = params.split(";")
-    i = 0
-    while i < len(fields):
-        field = fields[i]
-        i += 1
-        if ":" in field:  # 38:5:N, 38:2:[space]:R:G:B, 4:N (underline styles)
-            sub = [_number(v) for v in field.split(":")]
-            if sub[0] in (38, 48, 58):
-                rgb = sub[1:2] == [2] and len(sub) >= 6
-                _, colour = _colour([2] + sub[3:6] if rgb else sub[1:])
-                if sub[0] == 38:
-                    fg = colour if colour is not None else fg
-                elif sub[0] == 48:
-                    bg = colour if colour is not None else bg
-            elif sub[0] == 4:
-                underline = sub[1] != 0
-            continue
-        code = _number(field)
-        if code == 0:
-            fg, bg, bold, italic, underline = PLAIN
-        elif code == 1:
-            bold = True
-        elif code == 3:
-            italic = True
-        elif code == 4:
-            underline = True
-        elif code == 22:
-            bold = False
-        elif code == 23:
-            italic = False
-        elif code == 24:
-            underline = False
-        elif 30 <= code <= 37:
-            fg = code - 30
-        elif 90 <= code <= 97:
-            fg = code - 90 + 8
-        elif code == 39:
-            fg = None
-        elif 40 <= code <= 47:
-            bg = code - 40
-        elif 100 <= code <= 107:
-            bg = code - 100 + 8
-        elif code == 49:
-            bg = None
-        elif code in (38, 48, 58):
-            taken, colour = _colour([_number(v) for v in fields[i:i + 4]])
-            i += taken
-            if colour is not None and code == 38:
-                fg = colour
-            elif colour is not None and code == 48:
-                bg = colour
-    return fg, bg, bold, italic, underline
-
-
-def _sgr_of(names: str) -> str:
-    """The SGR escape that sets exactly the style of these classes."""
-    codes = ["0"]
-    for name in names.split():
-        if name.startswith("a-fg-"):
-            codes.append("38;5;" + name[5:])
-        elif name.startswith("a-bg-"):
-            codes.append("48;5;" + name[5:])
-        else:
-            codes.append({"a-b": "1", "a-i": "3", "a-u": "4"}[name])
-    return "\x1b[%sm" % ";".join(codes)
-
-
-def _complete(token: str) -> bool:
-    """Whether an escape sequence that reaches the end of the text is finished."""
-    if len(token) < 2:
-        return False
-    if token[1] == "[":
-        return len(token) > 2 and "@" <= token[-1] <= "~"
-    if token[1] in "]PX^_":
-        return token.endswith("\x07") or (len(token) > 3 and token.endswith("\x1b\\"))
-    return "0" <= token[-1] <= "~"
-
-
-def _segments(chars: List[str], styles: List[str]) -> Segments:
+def _segments(row: Row) -> Segments:
+    chars, styles = row
     if not chars:
         return []
     if styles.count(styles[0]) == len(styles):
@@ -238,111 +103,268 @@ def _line_html(segments: Segments, ended: bool) -> str:
     return '<span class="ln">%s%s</span>' % (body, "\n" if ended else "")
 
 
-class Terminal:
-    """Lines, a cursor and a style, fed a job's output in as many pieces as it comes."""
+def _blank() -> Row:
+    return [[], []]
 
-    def __init__(self, max_lines: int = MAX_LINES) -> None:
+
+class Terminal:
+    """A screen over a page of rows, fed a job's output in as many pieces as it comes."""
+
+    def __init__(self, max_lines: int = MAX_LINES, width: Optional[int] = None, height: Optional[int] = None) -> None:
         if max_lines < 1:
             raise ValueError("max_lines must be at least 1")
         self.max_lines = max_lines
-        self.hidden = 0  # lines dropped above the ones kept
-        self._done: Deque[Tuple[List[str], List[str]]] = deque(maxlen=max_lines - 1)
-        self._chars: List[str] = []
-        self._styles: List[str] = []
-        self._col = 0
+        self.width, self.height = width or WIDTH, height or HEIGHT
+        if self.width < 2 or self.height < 2:
+            raise ValueError("a screen has at least 2 columns and 2 rows")
+        self._history: Deque[Row] = deque(maxlen=max_lines)
+        self._scrolled = 0  # rows that ever joined the history
+        self._rows: List[Row] = [_blank()]  # the screen's rows down to the lowest the cursor has been on
+        self._y = self._x = 0
+        self._top, self._bottom = 0, self.height - 1  # the scroll region
+        self._saved: Optional[Tuple[int, int, Style]] = None
         self._style: Style = PLAIN
         self._classes = ""
         self._pending = ""
+
+    # -- feeding ----------------------------------------------------------------------
 
     def feed(self, text: str) -> "Terminal":
         """Take the next piece of output."""
         if self._pending:
             text, self._pending = self._pending + text, ""
         pos = 0
-        for m in _TOKEN.finditer(text):
+        for m in TOKEN.finditer(text):
             start = m.start()
             if start > pos:
                 self._write(text[pos:start])
             token, pos = m.group(), m.end()
-            if token == "\n":
-                self._newline()
-            elif token == "\r":
-                self._col = 0
-            elif token == "\b":
-                self._col = max(0, self._col - 1)
-            elif token[0] == "\x1b":
-                if pos == len(text) and not _complete(token):
+            if token[0] == "\x1b":
+                if pos == len(text) and not complete(token):
                     # wait for the rest; a string's content is dropped anyway
                     self._pending = token[:2] if token[1:2] in ("]", "P", "X", "^", "_") else token
-                elif token[1:2] == "[" and token[-1] == "m" and _SGR_PARAMS.match(token[2:-1]):
-                    self._set_style(apply_sgr(self._style, token[2:-1]))
+                elif token[1:2] == "[":
+                    self._csi(token[2:-1], token[-1])
+                elif token == "\x1b7":
+                    self._save()
+                elif token == "\x1b8":
+                    self._restore()
+            elif token == "\n":
+                self._index()
+                self._x = 0
+            elif token == "\r":
+                self._x = 0
+            elif token == "\b":
+                self._x = max(0, min(self._x, self.width - 1) - 1)
+            elif token == "\t":
+                self._x = min((self._x // 8 + 1) * 8, self.width - 1)
         if pos < len(text):
             self._write(text[pos:])
         return self
+
+    def _write(self, run: str) -> None:
+        width, names = self.width, self._classes
+        while run:
+            if self._x >= width:
+                self._index()
+                self._x = 0
+            x = self._x
+            n = min(len(run), width - x)
+            chars, styles = self._rows[self._y]
+            if x > len(chars):
+                gap = x - len(chars)
+                chars.extend(" " * gap)
+                styles.extend([""] * gap)
+            if n == len(run):
+                chars[x:x + n] = run
+                run = ""
+            else:
+                chars[x:x + n] = run[:n]
+                run = run[n:]
+            styles[x:x + n] = [names] * n
+            self._x = x + n
+
+    def _go_to_row(self, y: int) -> None:
+        self._y = y
+        rows = self._rows
+        while len(rows) <= y:
+            rows.append(_blank())
+
+    def _index(self) -> None:
+        """Down a row, scrolling the region when at its bottom."""
+        y = self._y
+        if y == self._bottom:
+            if self._top == 0:
+                self._history.append(self._rows.pop(0))
+                self._scrolled += 1
+            else:
+                self._rows.pop(self._top)
+            self._rows.insert(self._bottom, _blank())
+        elif y < self.height - 1:
+            self._go_to_row(y + 1)
+
+    def _csi(self, params: str, final: str) -> None:
+        if final == "m":
+            if SGR_PARAMS.match(params):
+                self._set_style(apply_sgr(self._style, params))
+            return
+        if final not in "ABCDEFGdHfJKrsu" or not CURSOR_PARAMS.match(params):
+            return
+        numbers = cursor_numbers(params)
+        n = numbers[0] or 1
+        y, x, width, height = self._y, self._x, self.width, self.height
+        if final in "AF":
+            self._go_to_row(max(y - n, self._top if y >= self._top else 0))
+        elif final in "BE":
+            self._go_to_row(min(y + n, self._bottom if y <= self._bottom else height - 1))
+        elif final == "C":
+            self._x = min(x + n, width - 1)
+        elif final == "D":
+            self._x = max(min(x, width - 1) - n, 0)
+        elif final == "G":
+            self._x = min(n, width) - 1
+        elif final == "d":
+            self._go_to_row(min(n, height) - 1)
+        elif final in "Hf":
+            column = numbers[1] if len(numbers) > 1 else 0
+            self._go_to_row(min(n, height) - 1)
+            self._x = min(column or 1, width) - 1
+        elif final == "K":
+            self._erase_in_row(self._rows[y], numbers[0], x)
+        elif final == "J":
+            how = numbers[0]
+            if how in (0, 1):
+                for row in (self._rows[y + 1:] if how == 0 else self._rows[:y]):
+                    row[0].clear()
+                    row[1].clear()
+                self._erase_in_row(self._rows[y], how, x)
+            elif how in (2, 3):
+                for row in self._rows:
+                    row[0].clear()
+                    row[1].clear()
+        elif final == "r":
+            bottom = numbers[1] if len(numbers) > 1 and numbers[1] else height
+            top, bottom = min(n, height), min(bottom, height)
+            if top < bottom:
+                self._top, self._bottom = top - 1, bottom - 1
+                self._go_to_row(0)
+                self._x = 0
+        elif params == "":
+            (self._save if final == "s" else self._restore)()
+        if final in "EF":
+            self._x = 0
+
+    @staticmethod
+    def _erase_in_row(row: Row, how: int, x: int) -> None:
+        chars, styles = row
+        if how == 0:
+            del chars[x:], styles[x:]
+        elif how == 1:
+            if x >= len(chars) - 1:
+                chars.clear()
+                styles.clear()
+            else:
+                chars[:x + 1] = " " * (x + 1)
+                styles[:x + 1] = [""] * (x + 1)
+        elif how == 2:
+            chars.clear()
+            styles.clear()
+
+    def _save(self) -> None:
+        self._saved = (self._y, self._x, self._style)
+
+    def _restore(self) -> None:
+        if self._saved is None:
+            self._go_to_row(0)
+            self._x = 0
+            return
+        y, self._x, style = self._saved
+        self._go_to_row(y)
+        self._set_style(style)
 
     def _set_style(self, style: Style) -> None:
         self._style = style
         self._classes = classes(style)
 
-    def _write(self, run: str) -> None:
-        chars, col, n = self._chars, self._col, len(run)
-        if col == len(chars):
-            chars.extend(run)
-            self._styles.extend([self._classes] * n)
-        else:
-            chars[col:col + n] = run
-            self._styles[col:col + n] = [self._classes] * n
-        self._col = col + n
-
-    def _newline(self) -> None:
-        if len(self._done) == self._done.maxlen:
-            self.hidden += 1
-        if self._done.maxlen:
-            self._done.append((self._chars, self._styles))
-        self._chars, self._styles, self._col = [], [], 0
-
     # -- what it shows --------------------------------------------------------------
 
+    def _shown(self) -> List[Row]:
+        rows = self._rows
+        if len(rows) >= self.max_lines:
+            return rows[len(rows) - self.max_lines:]
+        history = self._history
+        keep = self.max_lines - len(rows)
+        if len(history) > keep:
+            return [history[i] for i in range(len(history) - keep, len(history))] + rows
+        return list(history) + rows
+
+    @property
+    def hidden(self) -> int:
+        """Rows dropped above the ones shown."""
+        return self._scrolled + len(self._rows) - len(self._shown())
+
     def lines(self) -> List[Segments]:
-        """The kept lines, each as (classes, text) runs; the last is the cursor's line."""
-        return [_segments(c, s) for c, s in self._done] + [_segments(self._chars, self._styles)]
+        """The rows shown, each as (classes, text) runs; the screen's rows last."""
+        return [_segments(row) for row in self._shown()]
 
     def html(self) -> str:
-        """The kept lines as HTML: a ``<span class="ln">`` each, styled runs in
-        ``<span class="...">``; every line but the last ends with its newline."""
-        return "".join([_line_html(_segments(c, s), True) for c, s in self._done]
-                       + [_line_html(_segments(self._chars, self._styles), False)])
+        """The rows shown as HTML: a ``<span class="ln">`` each, styled runs in
+        ``<span class="...">``; every row but the last ends with its newline."""
+        shown = self._shown()
+        last = len(shown) - 1
+        return "".join([_line_html(_segments(row), i < last) for i, row in enumerate(shown)])
 
     def text(self) -> str:
-        """The kept lines as plain text."""
-        return "".join("".join(c) + "\n" for c, _ in self._done) + "".join(self._chars)
+        """The rows shown as plain text."""
+        return "\n".join("".join(row[0]) for row in self._shown())
 
-    def resume(self) -> str:
-        """Text that brings a fresh terminal to this one's last line, cursor,
-        style and unfinished escape sequence."""
-        parts = [_sgr_of(names) + text for names, text in _segments(self._chars, self._styles)]
-        parts.append("\b" * (len(self._chars) - self._col))
-        parts.append(_sgr_of(self._classes) + self._pending)
-        return "".join(parts)
+    def state(self) -> Dict[str, Any]:
+        """The screen as JSON-able values: what a fresh terminal needs to go on
+        from here (``Terminal.restore``, and the page's script)."""
+        saved = None if self._saved is None else [self._saved[0], self._saved[1], list(self._saved[2])]
+        return {"width": self.width, "height": self.height, "rows": [_segments(row) for row in self._rows],
+                "y": self._y, "x": self._x, "top": self._top, "bottom": self._bottom, "saved": saved,
+                "style": list(self._style), "pending": self._pending}
+
+    @classmethod
+    def restore(cls, state: Dict[str, Any], max_lines: int = MAX_LINES) -> "Terminal":
+        """A terminal whose screen is ``state`` (from ``state()``), with no history."""
+        term = cls(max_lines, state["width"], state["height"])
+        term._rows = [[[ch for _, text in runs for ch in text], [names for names, text in runs for _ in text]]
+                      for runs in state["rows"]]
+        term._y, term._x, term._top, term._bottom = state["y"], state["x"], state["top"], state["bottom"]
+        saved = state["saved"]
+        term._saved = None if saved is None else (saved[0], saved[1], tuple(saved[2]))  # type: ignore[assignment]
+        term._set_style(tuple(state["style"]))  # type: ignore[arg-type]
+        term._pending = state["pending"]
+        return term
 
 
-def render(text: str, max_lines: int = MAX_LINES) -> Terminal:
-    """A terminal fed all of ``text``: the same as ``Terminal(max_lines).feed(text)``,
-    but lines that would be dropped are only read for the style they leave behind."""
-    term = Terminal(max_lines)
+def render(text: str, max_lines: int = MAX_LINES, width: Optional[int] = None,
+           height: Optional[int] = None) -> Terminal:
+    """A terminal fed all of ``text``: the same as ``Terminal(max_lines, width, height).feed(text)``,
+    but when nothing can move the cursor up (no escape but SGR) and no line that
+    would be dropped wraps, those lines are only read for the style they leave."""
+    term = Terminal(max_lines, width, height)
     keep = max_lines - 1
-    newlines = text.count("\n")
-    if newlines > keep:
-        # after a newline nothing carries over but the style
-        cut = len(text)
-        for _ in range(keep + 1):
-            cut = text.rfind("\n", 0, cut)
-        style = PLAIN
-        for m in _ESCAPES.finditer(text, 0, cut):
-            token = m.group()
-            if token[1:2] == "[" and token[-1] == "m" and _SGR_PARAMS.match(token[2:-1]):
-                style = apply_sgr(style, token[2:-1])
-        term._set_style(style)
-        term.hidden = newlines - keep
-        text = text[cut + 1:]
-    return term.feed(text)
+    if keep < term.height or text.count("\n") <= keep:
+        return term.feed(text)
+    cut = len(text)
+    for _ in range(keep + 1):
+        cut = text.rfind("\n", 0, cut)
+    style, sgr_only = PLAIN, True
+    for m in ESCAPES.finditer(text):
+        token = m.group()
+        if not (token[1:2] == "[" and token[-1] == "m" and SGR_PARAMS.match(token[2:-1])):
+            sgr_only = False
+            break
+        if m.start() < cut:
+            style = apply_sgr(style, token[2:-1])
+    before = text[:cut]
+    # a line of the dropped part is one row: it cannot wrap (each character, a tab at most 8, within the width)
+    if not sgr_only or (len(before) + 7 * before.count("\t") > term.width and
+                        max(len(line) + 7 * line.count("\t") for line in before.split("\n")) > term.width):
+        return term.feed(text)
+    term._set_style(style)
+    term._scrolled = before.count("\n") + 1  # those rows and the one the cut ends
+    return term.feed(text[cut + 1:])

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode
 import web
 
 from . import capture, deployment, executors, jobs, responses, runner
-from .jobs import Busy, Job, _runner, check_executor, check_timeout, threaddb
+from .jobs import Busy, Job, _runner, check_executor, check_timeout, check_tty, threaddb
 from .stores import StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -100,12 +100,13 @@ def background(func: F) -> Callable[..., Job]: ...
 @overload
 def background(func: None = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
                timeout: Optional[float] = None, retries: int = 0, retry_delay: float = 1.0,
-               backoff: float = 2.0, key: Any = None) -> Callable[[F], Callable[..., Job]]: ...
+               backoff: float = 2.0, key: Any = None,
+               tty: Optional[bool] = None) -> Callable[[F], Callable[..., Job]]: ...
 
 
 def background(func: Optional[F] = None, *, executor: Optional[str] = None, queue: Optional[str] = None,
                timeout: Optional[float] = None, retries: int = 0, retry_delay: float = 1.0,
-               backoff: float = 2.0, key: Any = None) -> Any:
+               backoff: float = 2.0, key: Any = None, tty: Optional[bool] = None) -> Any:
     """Make ``func`` run as a background job: calling it starts a job and
     returns its ``Job`` at once, inside a request or outside one.
 
@@ -118,13 +119,15 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
     job, after ``retry_delay * backoff ** (k - 1)`` seconds (k: the attempt
     that failed), up to ``retries`` times; ``key``: a string, or a callable of
     the call's arguments giving one: while a job with the same key is queued or
-    running, calling the function returns that job instead of starting another.
+    running, calling the function returns that job instead of starting another;
+    ``tty``: it writes to a terminal (default: the ``tty`` setting; see the README).
     """
     if executor is None and queue is not None:
         executor = "rq"  # queue= has always meant RQ
     if executor is not None:
         check_executor(executor)
     check_timeout(timeout)
+    check_tty(tty)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError("retries must be an int >= 0, not %r" % (retries,))
     for name, value in (("retry_delay", retry_delay), ("backoff", backoff)):
@@ -134,7 +137,7 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
         raise TypeError("key must be a string or a callable of the call's arguments, not %r" % (key,))
     if func is None:
         return functools.partial(background, executor=executor, queue=queue, timeout=timeout, retries=retries,
-                                 retry_delay=retry_delay, backoff=backoff, key=key)
+                                 retry_delay=retry_delay, backoff=backoff, key=key, tty=tty)
     executors.register_job_module(getattr(func, "__module__", None))
 
     @functools.wraps(func)
@@ -150,7 +153,7 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
         owner = state.owner if state is not None else None
         job_id, new = jobs_runner.start(func, args, kwargs, sink=first.sink if first else None, ctx=ctx,
                                         executor=executor, queue=queue, timeout=timeout, retries=retries,
-                                        retry_delay=retry_delay, backoff=backoff,
+                                        retry_delay=retry_delay, backoff=backoff, tty=tty,
                                         key=None if job_key is None else _held_key(job_key, owner),
                                         owner=owner, call=jobs.saved_call(func, args, kwargs))
         job = Job(job_id, jobs_runner)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tu
 
 from ..capture import Cancelled
 from ..stores import JobStatus
-from . import STOP_SIGNALS, Executor, check_pickles, function_ref
+from . import STOP_SIGNALS, Executor, _pty, check_pickles, function_ref
 from ._channel import JobProcess, message as channel_message, result_of
 from ._child import FLUSH, frame
 from ._forkserver import fork_server, replace_fork_server
@@ -209,7 +209,7 @@ class ProcessExecutor(Executor):
                     self._launching -= 1
 
     def _launch(self, running: "_Running", call: bytes) -> None:
-        out_r, out_w = os.pipe()
+        out_r, out_w = _pty.open_pty(running.tty) if running.tty else os.pipe()  # the job's fds 1 and 2
         ctl, ctl_child = socket.socketpair()
         try:
             server = fork_server()
@@ -235,7 +235,7 @@ class ProcessExecutor(Executor):
         self._selector.register(ctl, selectors.EVENT_READ, lambda: self._read_control(proc))
 
     def _read_output(self, proc: JobProcess) -> None:
-        data = os.read(proc.out, 1 << 16)
+        data = _pty.read(proc.out)
         if data:
             text = proc.decoder.decode(data)
             if text:
