@@ -5,6 +5,9 @@ import contextlib
 import doctest
 import io
 import logging
+import os
+import signal
+import subprocess
 import sys
 import threading
 import unittest
@@ -17,6 +20,7 @@ from conftest import wait_for
 from web_background import Cancelled, background, backgrounder, capture
 
 pytestmark = pytest.mark.stores("memory")  # nothing here depends on the store
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @background
@@ -370,3 +374,60 @@ def test_the_apps_handlers_format_a_jobs_exception_with_their_own_formatter():
     finally:
         logger.removeHandler(handler)
         logger.propagate = True
+
+
+# -- 5. a process job started while the fork server imports the app -------------
+
+UNGUARDED = '''
+import os, sys
+depth = int(os.environ.get("WB_TEST_DEPTH", "0"))
+if depth > 2:  # without the fix each fork server starts another: end the chain for the test
+    os._exit(3)
+os.environ["WB_TEST_DEPTH"] = str(depth + 1)
+from web_background import background, configure
+configure(executor="processes")
+
+@background
+def hello():
+    print("hello from the job")
+
+job = hello()  # no `if __name__ == "__main__":`: the fork server runs this line too
+job.wait(20)
+print("STATUS", job.status)
+print("ERROR", job.error)
+mine = [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists("/proc/%s/cmdline" % p)
+        and __file__.encode() in open("/proc/%s/cmdline" % p, "rb").read()]
+print("PROCESSES", len(mine))
+'''
+
+
+def processes_running(marker):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_process_job_started_while_the_fork_server_imports_the_script_fails_at_once_and_clearly(tmp_path):
+    script = tmp_path / "unguarded_app.py"
+    script.write_text(UNGUARDED)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("WB_TEST_DEPTH", None)
+    try:
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env,
+                              cwd=str(tmp_path))
+        out = done.stdout.splitlines()
+        assert "STATUS failed" in out, done.stdout + done.stderr
+        assert "a process job was started while web_background's fork server was importing" in done.stdout
+        assert 'if __name__ == "__main__":' in done.stdout  # the fix, in the job's error
+        assert done.stderr.count("RuntimeError: a process job was started while") == 1  # in the server's log, once
+        assert int(out[-1].split()[1]) <= 4  # the web process, one fork server, its spare and the job's child
+        wait_for(lambda: not processes_running(str(script)), timeout=10)  # the fork server ends with the app
+    finally:
+        for pid in processes_running(str(script)):
+            os.kill(pid, signal.SIGKILL)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tu
 from ..capture import Cancelled
 from ..stores import JobStatus
 from . import STOP_SIGNALS, Executor, _job_modules, check_pickles, function_ref
+from . import _forkserver
 from ._child import FRAME, frame
 
 if TYPE_CHECKING:
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("web_background")
 DRAIN = 0.5  # seconds to wait for the last output after a job's process has exited
+IMPORTING_APP = (
+    "a process job was started while web_background's fork server was importing the app's module: code at the "
+    "top level of the app's script (or of a module defining jobs) starts jobs when it is imported. Start them "
+    "only when the script is run, under 'if __name__ == \"__main__\":', or from a request handler.")
 
 
 def _python() -> str:
@@ -179,6 +184,8 @@ class ProcessExecutor(Executor):
 
     def prepare(self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                 ctx: Optional[Dict[str, Any]], queue: Optional[str]) -> Any:
+        if _forkserver.importing_app:  # else each fork server would start another, without end
+            raise RuntimeError(IMPORTING_APP)
         return check_pickles((function_ref(func, allow_main=True), args, kwargs, ctx), "in a process")
 
     def start(self, running: "_Running", call: Any) -> bool:
