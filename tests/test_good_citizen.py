@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import web
 
-from conftest import wait_for
+from conftest import processes_running, wait_for
 from web_background import Cancelled, background, backgrounder, capture
 
 pytestmark = pytest.mark.stores("memory")  # nothing here depends on the store
@@ -399,18 +399,6 @@ mine = [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists("/proc/
         and __file__.encode() in open("/proc/%s/cmdline" % p, "rb").read()]
 print("PROCESSES", len(mine))
 '''
-
-
-def processes_running(marker):
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
 
 
 def test_a_process_job_started_while_the_fork_server_imports_the_script_fails_at_once_and_clearly(tmp_path):
