@@ -3,6 +3,7 @@ exactly what it would without the package, a handler that starts no job is a
 plain handler, pool threads belong to no job, and the app's log formatters run."""
 import contextlib
 import doctest
+import faulthandler
 import io
 import logging
 import os
@@ -178,6 +179,16 @@ def test_unittest_buffer_mode_shows_a_failing_tests_own_output(ticker):
     assert len(result.failures) == 1
     assert "Stdout:\nfrom the test\n" in result.failures[0][1]
     assert no_ticks(result.failures[0][1]) and no_ticks(stream.getvalue())
+    ticker.finish()
+
+
+def test_faulthandler_and_a_child_on_sys_stdout_write_to_the_swapped_in_files(capfd, ticker):
+    faulthandler.dump_traceback(all_threads=False)  # reads sys.stderr in C, writes to its fileno()
+    subprocess.run([sys.executable, "-c", "print('from a child')"], stdout=sys.stdout, check=True)
+    ticker.lines()
+    out = capfd.readouterr()
+    assert out.out == "from a child\n"
+    assert "test_faulthandler_and_a_child_on_sys_stdout" in out.err and no_ticks(out.err)
     ticker.finish()
 
 

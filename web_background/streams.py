@@ -24,12 +24,31 @@ import io
 import sys
 import threading
 import types
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 NAMES = ("stdout", "stderr")
 _ROUTED = ("write", "flush", "buffer")  # what a routed thread sets on a router
 _outside: Dict[str, Any] = {}  # the stream threads outside jobs write to, by name
-_thread = threading.local()  # .routed; .own: {name: stream the thread assigned}; .saved: {name: (outside, attrs)}
+
+
+class _ThreadState(threading.local):
+    """The calling thread's: routed (by ``route``); ``own``: {name: stream it assigned while
+    routed}; ``saved``: {name: (the outside stream, its route)} to put back.  Class
+    defaults, so that reading them costs no AttributeError (this is on every print())."""
+
+    routed = False
+    own: Optional[Dict[str, Any]] = None
+
+
+_thread = _ThreadState()
+_owning = 0  # threads with a stream of their own now (0: no print() outside jobs needs to look)
+_owning_lock = threading.Lock()
+
+
+def _count_owning(change: int) -> None:
+    global _owning
+    with _owning_lock:
+        _owning += change
 
 
 class _Router(threading.local):
@@ -40,13 +59,13 @@ class _Router(threading.local):
         self._name = name
 
     def _target(self) -> Any:
-        own = getattr(_thread, "own", None)
+        own = _thread.own
         if own and self._name in own:
             return own[self._name]
         return _outside[self._name]
 
     def write(self, s: str) -> int:  # threads without a route of their own
-        target = self._target()
+        target = self._target() if _owning else _outside[self._name]
         return len(s) if target is None else target.write(s)  # None (pythonw): print() writes nowhere
 
     def writelines(self, lines: Any) -> None:
@@ -85,8 +104,8 @@ class _Attribute:
             self.__set__(module, found)
         if name not in _outside:
             raise AttributeError("module 'sys' has no attribute %r" % name)
-        if getattr(_thread, "routed", False):
-            own = getattr(_thread, "own", None)
+        if _thread.routed:
+            own = _thread.own
             return own[name] if own and name in own else router
         return _outside[name]
 
@@ -98,6 +117,7 @@ class _Attribute:
             if value is router:  # the thread puts back what it read: its route again
                 if name in own:
                     del own[name]
+                    _count_owning(-1)
                     outside, attrs = saved.pop(name)
                     if outside is not None:
                         _outside[name] = outside
@@ -106,6 +126,7 @@ class _Attribute:
                 if name not in own:
                     attrs = {a: router.__dict__.pop(a) for a in _ROUTED if a in router.__dict__}
                     saved[name] = (_outside.get(name), attrs)
+                    _count_owning(+1)
                 own[name] = _outside[name] = value
         elif value is not router:
             _outside[name] = value
@@ -148,6 +169,8 @@ def unroute() -> None:
     for router in _routers.values():
         for a in _ROUTED:
             router.__dict__.pop(a, None)
+    if _thread.own:
+        _count_owning(-len(_thread.own))
     _thread.__dict__.clear()
 
 
