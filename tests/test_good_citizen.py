@@ -5,8 +5,10 @@ import contextlib
 import doctest
 import faulthandler
 import io
+import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import web
 
-from conftest import processes_running, wait_for
+from conftest import needs, processes_running, wait_for
+from servers import Server, free_port, get
 from web_background import Cancelled, background, backgrounder, capture
 
 pytestmark = pytest.mark.stores("memory")  # nothing here depends on the store
@@ -430,3 +433,27 @@ def test_a_process_job_started_while_the_fork_server_imports_the_script_fails_at
     finally:
         for pid in processes_running(str(script)):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_under_gunicorn_a_handler_that_starts_no_job_prints_and_logs_once_beside_gunicorns_own_lines():
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable))
+    if gunicorn is None:
+        needs("gunicorn", "not installed next to %s" % sys.executable)
+    port = free_port()
+    argv = [gunicorn, "--workers", "1", "--worker-class", "sync", "--bind", "127.0.0.1:%d" % port,
+            "--access-logfile", "-", "--chdir", os.path.join(ROOT, "tests"), "citizen_app:application"]
+    with Server(argv, port) as server:
+        status, headers, _ = get(server.url + "/job")
+        assert status == 303
+        page = headers["Location"] + "&_format=json"
+        wait_for(lambda: json.loads(get(page)[2])["status"] == "done")
+        status, _, body = get(server.url + "/plain")
+        assert (status, body) == (200, b"plain answer")
+        wait_for(lambda: '"GET /plain HTTP/1.1" 200' in server.output())
+        lines = server.output().splitlines()
+    assert lines.count("APP userapp handler record") == 1  # through the app's handler, once
+    assert not [line for line in lines if line.startswith(("WARNING:", "INFO:"))]  # no second copy of any record
+    assert lines.count("handler print") == 1
+    assert lines.count("before the job") == 1  # a handler's prints go where they would, and begin its job
+    assert "job line" not in lines  # the job's output is the job's
+    assert sum('"GET /job HTTP/1.1" 303' in line for line in lines) == 1  # gunicorn's own lines stay its own
