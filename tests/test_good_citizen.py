@@ -390,6 +390,18 @@ def test_the_apps_handlers_format_a_jobs_exception_with_their_own_formatter():
         logger.propagate = True
 
 
+def test_caplog_gets_a_jobs_records_as_from_a_plain_thread(caplog):
+    @background
+    def job():
+        logging.getLogger("test.caplog").warning("from the job")
+
+    with caplog.at_level(logging.INFO):
+        j = job()
+        assert j.wait(10) and j.status == "done", j.error
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.name == "test.caplog"] == [("test.caplog", "from the job")]
+    assert j.output == "WARNING:test.caplog:from the job\n"
+
+
 # -- 5. a process job started while the fork server imports the app -------------
 
 UNGUARDED = '''
