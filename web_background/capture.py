@@ -1,7 +1,7 @@
 """Where output goes: each thread's writes to sys.stdout and sys.stderr (text
 and bytes), to the job the thread runs, the job that started the thread, or
-the job whose work it does for a pool; log records and tqdm bars plug in at
-the first job (``logs``, ``progress_bars``).
+the job whose work it does for a pool; log records and tqdm bars plug in
+(``logs``, ``progress_bars``).
 
 ``streams`` makes sys's streams per thread, whatever replaces them.  A thread
 that runs a job gets its own ``write``, a ``functools.partial`` around the job

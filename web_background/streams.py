@@ -180,6 +180,7 @@ def suspend() -> List[Dict[str, Any]]:
 
 
 def resume(routed: List[Dict[str, Any]]) -> None:
+    """Put back the route ``suspend`` set aside."""
     for router, attributes in zip(_routers.values(), routed):
         router.__dict__.update(attributes)
 

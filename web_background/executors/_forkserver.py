@@ -32,7 +32,7 @@ from ._child import frame
 importing_app = False  # True while the fork server imports the app: no process job may start (see processes.py)
 
 
-class NotImported(AttributeError, RuntimeError):
+class _NotImported(AttributeError, RuntimeError):
     """A name looked up in a module the fork server could not import."""
 
 
@@ -45,7 +45,7 @@ def _unimportable(name: str, failure: str) -> types.ModuleType:
     def __getattr__(attribute: str) -> Any:
         if attribute.startswith("__"):
             raise AttributeError(attribute)
-        raise NotImported("web_background's fork server could not import %s, which defines %s:\n%s"
+        raise _NotImported("web_background's fork server could not import %s, which defines %s:\n%s"
                           % (name, attribute, failure))
 
     module.__getattr__ = __getattr__  # type: ignore[method-assign]
