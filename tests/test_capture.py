@@ -185,14 +185,15 @@ def test_a_character_split_across_two_byte_writes_is_decoded_whole_and_bad_bytes
 
 def test_bytes_outside_jobs_go_to_the_real_stream():
     capture.install()
-    assert sys.stdout.buffer is capture._proxies["stdout"]._stream.buffer
+    router = vars(sys)["stdout"]  # what print() and tracebacks write through
+    assert router is not sys.stdout
+    assert router.buffer is sys.stdout.buffer
 
 
-def test_the_proxy_passes_stream_attributes_through():
+def test_the_router_passes_stream_attributes_through():
     capture.install()
-    proxy = sys.stdout
-    assert isinstance(proxy, capture._StreamProxy)
-    real = proxy._stream
+    proxy, real = vars(sys)["stdout"], sys.stdout
+    assert isinstance(proxy, io.TextIOBase)
     assert proxy.encoding == real.encoding
     assert proxy.isatty() == real.isatty()
     try:
@@ -220,7 +221,7 @@ def test_a_stream_replaced_after_import_gets_unrouted_output_and_jobs_still_capt
         assert j.wait(10)
         print("after replace")
         assert j.output == "in job\n"
-        assert isinstance(sys.stdout, capture._StreamProxy)
+        assert sys.stdout is replacement
         assert replacement.getvalue() == "after replace\n"
     finally:
         sys.stdout = saved

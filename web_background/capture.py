@@ -1,12 +1,12 @@
-"""Where output goes: per-thread routing of sys.stdout and sys.stderr (text
-and bytes), to the job a thread runs or the job that started the thread.
+"""Where output goes: each thread's writes to sys.stdout and sys.stderr (text
+and bytes), to the job the thread runs, the job that started the thread, or
+the job whose work it does for a pool; log records and tqdm bars plug in
+(``logs``, ``progress_bars``).
 
-One permanent proxy per stream is installed once.  It is a ``threading.local``:
-a thread that runs a job gives the proxy its own ``write`` attribute, a
-``functools.partial`` around the job buffer's ``StringIO.write``, so print()
-in that thread goes straight to C code (type check, append, length) with no
-Python frame per write.  Threads without one use the class's ``write``, which
-falls through to the stream that was there before.
+``streams`` makes sys's streams per thread, whatever replaces them.  A thread
+that runs a job gets its own ``write``, a ``functools.partial`` around the job
+buffer's ``StringIO.write``, so print() in that thread goes straight to C code
+(type check, append, length) with no Python frame per write.
 
 Another thread can still change where a job's writes go, atomically, because
 a partial's target is swapped in place (``__setstate__``) under the GIL:
@@ -19,12 +19,13 @@ import io
 import subprocess
 import sys
 import threading
-from functools import partial
+from functools import partial, wraps
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import streams
+
 _lock = threading.Lock()
-_proxies: Dict[str, "_StreamProxy"] = {}
-_here = threading.local()  # .log: the calling thread's log writer, .sink: its Sink
+_here = threading.local()  # .log: the calling thread's log writer, .sink: its Sink, .job: its job
 
 
 class Cancelled(BaseException):
@@ -134,30 +135,6 @@ class Sink:
             self._retarget()
 
 
-class _StreamProxy(threading.local):
-    """A text stream whose ``write`` is per thread (see the module docstring)."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, s: str) -> int:  # threads not running a job
-        return self._stream.write(s)
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        # fileno, isatty, encoding, errors, buffer (outside jobs), ... are the real stream's.
-        return getattr(self._stream, name)
-
-    def __repr__(self) -> str:
-        return "<web_background capture of %r>" % (self._stream,)
-
-
 class _Bytes:
     """``sys.stdout.buffer`` in a job: bytes decoded as UTF-8 (with replacement;
     a character split across two writes is decoded whole) into the job's output,
@@ -184,25 +161,12 @@ class _Bytes:
 
 
 def install() -> None:
-    """Put the proxies in place, wrapping whatever sys.stdout/err is now.
-
-    Called at every job start: if something replaced ``sys.stdout`` since
-    (pytest, a server's log redirection), the new stream is wrapped and
-    becomes where output outside jobs goes.
-    """
-    for name in ("stdout", "stderr"):
-        if getattr(sys, name) is _proxies.get(name):
-            continue
-        with _lock:
-            current = getattr(sys, name)
-            if current is _proxies.get(name):
-                continue
-            if isinstance(current, _StreamProxy):  # someone else's copy of ours
-                current = current._stream
-            _proxies[name] = _StreamProxy(current)
-            setattr(sys, name, _proxies[name])
+    """Put the capture in place: sys's streams per thread (``streams``), threads
+    and pool work a job starts written to the job, and the first-job hooks."""
+    streams.install()
     if threading.Thread.start is not _start_in_job:
         threading.Thread.start = _start_in_job  # type: ignore[method-assign]
+        _follow_pool_work()
     if _first_job:
         with _lock:
             while _first_job:  # other job starts wait here until every hook has run
@@ -219,30 +183,37 @@ def on_first_job(hook: Callable[[], None]) -> Callable[[], None]:
     return hook
 
 
-def real_stderr() -> Any:
-    """The stream stderr output outside jobs goes to (the server's log)."""
-    proxy = _proxies.get("stderr")
-    return proxy._stream if proxy is not None else sys.stderr
+def stream(name: str) -> Any:
+    """A ``sys.stdout``-like object (``name``: "stdout" or "stderr") that writes
+    where the calling thread's writes go, whichever thread calls it: to keep
+    in something a job will write through (``web.ctx.env["wsgi.errors"]``)."""
+    return streams.router(name)
 
 
 def route(sink: Sink, on_flush: Optional[Callable[[], None]] = None, cancellable: bool = True,
-          inherited: bool = False, job: Any = None, tty: bool = False) -> None:
+          inherited: bool = False, job: Any = None, tee: bool = False, tty: bool = False) -> None:
     """Send everything the calling thread writes into ``sink``, text and bytes;
     its flush() calls ``on_flush``.  ``cancellable``: ``sink.cancel()`` makes
     its writes raise.  ``inherited``: a thread the job started, which writes
     where it would have without the job once the job has ended.  ``job``: what
     ``current_job()`` answers in the thread (and the threads it starts).
+    ``tee``: text also goes where it would without the route (a request
+    handler's output, kept in case it starts a job); threads it starts are not routed.
     ``tty``: what the thread's ``isatty()`` answers (see ``_isatty``)."""
     install()
-    shared = None if inherited else sink.writer(cancellable)
-    for proxy in _proxies.values():
-        # the calling thread's own attributes (the proxy is a threading.local)
-        w = shared or sink.writer(cancellable, after_end=proxy._stream.write)
-        proxy.write = w  # type: ignore[method-assign]
-        proxy.buffer = _Bytes(w, on_flush or _no_flush)
-        proxy.isatty = proxy.buffer.isatty = _isatty(tty)  # type: ignore[method-assign]
+    shared = None if inherited or tee else sink.writer(cancellable)
+    attributes: Dict[str, Dict[str, Any]] = {}
+    for name in streams.NAMES:
+        if tee:
+            attributes[name] = {"write": partial(_tee, sink.writer(cancellable=False), name)}
+            continue
+        w = shared or sink.writer(cancellable, after_end=partial(streams.write_outside, name))
+        buffer = _Bytes(w, on_flush or _no_flush)
+        buffer.isatty = _isatty(tty)  # type: ignore[method-assign]
+        attributes[name] = {"write": w, "buffer": buffer, "isatty": buffer.isatty}
         if on_flush is not None:
-            proxy.flush = on_flush  # type: ignore[method-assign]
+            attributes[name]["flush"] = on_flush
+    streams.route(attributes, apart=not tee)
     _here.log = sink.writer(cancellable=False, after_end=len if inherited else None)  # never raises Cancelled
     _here.sink = sink
     _here.job = job
@@ -263,28 +234,22 @@ def _no() -> bool:
     return False
 
 
+def _tee(keep: Callable[[str], Any], name: str, s: str) -> int:
+    keep(s)
+    return streams.write_outside(name, s)
+
+
 def _no_flush() -> None:
     pass
 
 
 def unroute() -> None:
     """Give the calling thread its ordinary stdout/stderr back."""
-    suspend()
+    streams.unroute()
     _here.__dict__.clear()
 
 
-_ROUTED = ("write", "flush", "buffer", "isatty")
-
-
-def suspend() -> List[Dict[str, Any]]:
-    """Let the calling thread write where it would without its job, until ``resume``."""
-    return [{name: proxy.__dict__.pop(name) for name in _ROUTED if name in proxy.__dict__}
-            for proxy in _proxies.values()]
-
-
-def resume(routed: List[Dict[str, Any]]) -> None:
-    for proxy, attributes in zip(_proxies.values(), routed):
-        proxy.__dict__.update(attributes)
+suspend, resume = streams.suspend, streams.resume  # the route set aside while the app's log handlers run
 
 
 def current_job() -> Any:
@@ -292,29 +257,27 @@ def current_job() -> Any:
     return getattr(_here, "job", None)
 
 
-def current_sink() -> Optional[Sink]:
-    """The sink of the calling thread, or None when it is not captured."""
-    return getattr(_here, "sink", None)
-
-
 def log_writer() -> Optional[Callable[[str], Any]]:
     """Where the calling thread's log records go (its job's output), or None."""
     return getattr(_here, "log", None)
 
 
-# -- threads a job starts write to the job -----------------------------------
+# -- threads and pool work a job starts write to the job ---------------------
 
 _thread_start = threading.Thread.start
+_pool_workers: Tuple[Any, ...] = ()  # thread targets that work for whoever submits (pool workers)
 
 
 def _start_in_job(self: threading.Thread) -> None:
     """``threading.Thread.start`` once a job has run: a thread started from a
-    job's thread (``threading.Thread``, a ``ThreadPoolExecutor``'s workers, and
-    the threads those start) writes to the job and reports its progress."""
-    sink = current_sink()
-    if sink is not None and not getattr(self, "_wb_in_job", False):
+    job's thread (``threading.Thread`` and the threads those start) writes to
+    the job and reports its progress.  A pool's worker is not the job's: the
+    work the job submits is (see ``_follow_pool_work``)."""
+    job = current_job()
+    if job is not None and not getattr(self, "_wb_in_job", False) \
+            and getattr(self, "_target", None) not in _pool_workers:
         self._wb_in_job = True  # type: ignore[attr-defined]
-        job, run, tty = current_job(), self.run, getattr(_here, "tty", False)
+        sink, run, tty = _here.sink, self.run, getattr(_here, "tty", False)
 
         def run_in_job() -> None:
             route(sink, inherited=True, job=job, tty=tty)
@@ -329,10 +292,39 @@ def _start_in_job(self: threading.Thread) -> None:
     _thread_start(self)
 
 
+def _follow_pool_work() -> None:
+    """Work submitted to a ``ThreadPoolExecutor`` from a job runs as the job's
+    (its output, progress, cancel); the pool's threads belong to no job, so a
+    worker started inside a job and reused from outside writes where it would,
+    and a cancelled job's work fails its own future only."""
+    global _pool_workers
+    from concurrent.futures import thread as pool
+
+    _pool_workers = (pool._worker,)
+    submit = pool.ThreadPoolExecutor.submit
+
+    @wraps(submit)
+    def submit_for_the_job(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        job = current_job()
+        if job is not None:
+            fn = partial(_work_for, _here.sink, job, fn)
+        return submit(self, fn, *args, **kwargs)
+
+    pool.ThreadPoolExecutor.submit = submit_for_the_job  # type: ignore[method-assign]
+
+
+def _work_for(sink: Sink, job: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    route(sink, inherited=True, job=job)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        unroute()
+
+
 Thread = threading.Thread  # every thread a job starts writes to the job; the old helper's name stays
 
 
-# -- helpers for what the proxies cannot see ---------------------------------
+# -- helpers for what the capture cannot see ---------------------------------
 
 
 def run_process(args: Any, **kwargs: Any) -> "subprocess.CompletedProcess[str]":

@@ -6,7 +6,6 @@ With ``responses`` (how a job is served), the only code that touches
 
 import functools
 import json
-import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, overload
 from urllib.parse import parse_qs, urlencode
@@ -51,7 +50,7 @@ def _snapshot_ctx() -> Optional[Dict[str, Any]]:
     snapshot["env"] = snapshot["environ"] = dict(snapshot["env"])
     # the request's error stream ends with the request (mod_wsgi raises on a later write):
     # the job's web.debug() and the like write to the job's own output instead
-    snapshot["env"]["wsgi.errors"] = sys.stderr
+    snapshot["env"]["wsgi.errors"] = capture.stream("stderr")
     snapshot["headers"] = list(snapshot.get("headers") or [])
     return snapshot
 
@@ -220,7 +219,8 @@ class _Handler:
 
     def _start(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         state = _RequestState(_identity(self.owner))
-        capture.route(state.sink, cancellable=False)  # cancelling the job must not break the request
+        # what the handler writes goes where it would at once, and is kept to begin the first job it starts
+        capture.route(state.sink, cancellable=False, tee=True)
         _request.state = state
         try:
             result = self.func(*args, **kwargs)
@@ -234,8 +234,6 @@ class _Handler:
             capture.unroute()
             if state.job is not None and state.new:
                 _runner().flush_sink(state.job.id, state.sink)
-            else:  # no job of its own: the prints go where they would have gone
-                print(state.sink.drain(), end="")
         if state.job is not None:
             raise responses.see_this_page(_t=state.job.id)
         return result

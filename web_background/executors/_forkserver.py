@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from . import _job_modules, import_main
@@ -175,19 +176,51 @@ def stop_fork_server() -> None:
 
 # -- in the fork server --------------------------------------------------------
 
+importing_app = False  # True while the fork server imports the app: no process job may start (see processes.py)
+
+
+class _NotImported(AttributeError, RuntimeError):
+    """A name looked up in a module the fork server could not import."""
+
+
+def _unimportable(name: str, failure: str) -> types.ModuleType:
+    """What stands in ``sys.modules`` for a module the fork server could not
+    import: a job looking its function up there fails with why (and the
+    children never import it again, which could start jobs of their own)."""
+    module = types.ModuleType(name)
+
+    def __getattr__(attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        raise _NotImported("web_background's fork server could not import %s, which defines %s:\n%s"
+                          % (name, attribute, failure))
+
+    module.__getattr__ = __getattr__  # type: ignore[method-assign]
+    return module
+
 
 def _preload(spec: Dict[str, Any]) -> None:
     """Import what the web process had: its ``__main__`` (when it defines jobs;
     run as ``__mp_main__``, so its ``if __name__ == "__main__":`` block does
     not run) and the modules that define @background functions."""
+    global importing_app
     sys.path[:] = spec["path"]
     sys.argv[:] = spec["argv"]  # as the app saw it (some read it at import)
+    importing_app = True
+    try:
+        _import_app(spec)
+    finally:
+        importing_app = False
+
+
+def _import_app(spec: Dict[str, Any]) -> None:
     try:
         if spec.get("main_module") or spec.get("main_file"):
             import_main(spec.get("main_file"), spec.get("main_module"))
     except BaseException:
-        sys.stderr.write("web_background fork server: could not import the app's main module:\n"
-                         + traceback.format_exc())
+        failure = traceback.format_exc()
+        sys.stderr.write("web_background fork server: could not import the app's main module:\n" + failure)
+        sys.modules["__main__"] = _unimportable("__main__", failure)
     files = spec.get("module_files", {})
     for name in spec.get("modules", ()):
         try:
@@ -201,7 +234,9 @@ def _preload(spec: Dict[str, Any]) -> None:
             else:
                 __import__(name)
         except BaseException:
-            sys.stderr.write("web_background fork server: could not import %s:\n%s" % (name, traceback.format_exc()))
+            failure = traceback.format_exc()
+            sys.stderr.write("web_background fork server: could not import %s:\n%s" % (name, failure))
+            sys.modules[name] = _unimportable(name, failure)
 
 
 def _spare() -> Tuple[int, socket.socket]:

@@ -26,6 +26,7 @@ from ..stores import JobStatus
 from . import STOP_SIGNALS, Executor, _pty, check_pickles, function_ref
 from ._channel import JobProcess, message as channel_message, result_of
 from ._child import FLUSH, frame
+from . import _forkserver
 from ._forkserver import fork_server, replace_fork_server
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ DRAIN = 0.5  # seconds to wait for the last output after a job's process has exi
 LAUNCH_TIMEOUT = 10.0  # seconds a job's process may take to start before the job fails and the fork server is replaced
 PRELOAD_TIMEOUT = 300.0  # the same, while a new fork server still imports the app's modules
 BIG_END = 1 << 20  # bytes of a job's end above which it is recorded by a thread of its own (not the collector)
+IMPORTING_APP = (
+    "a process job was started while web_background's fork server was importing the app's module: code at the "
+    "top level of the app's script (or of a module defining jobs) starts jobs when it is imported. Start them "
+    "only when the script is run, under 'if __name__ == \"__main__\":', or from a request handler.")
 
 
 def _crash(code: Optional[int]) -> str:
@@ -72,6 +77,8 @@ class ProcessExecutor(Executor):
 
     def prepare(self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                 ctx: Optional[Dict[str, Any]], queue: Optional[str]) -> Any:
+        if _forkserver.importing_app:  # else each fork server would start another, without end
+            raise RuntimeError(IMPORTING_APP)
         return check_pickles((function_ref(func, allow_main=True), args, kwargs, ctx), "in a process")
 
     def start(self, running: "_Running", call: Any) -> bool:
