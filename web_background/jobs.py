@@ -8,9 +8,9 @@ import pickle
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
-from . import executors
+from . import executors, i18n
 from .runner import Busy, _Runner  # noqa: F401  (Busy: a public name, from here)
 from .running import report_progress
 from .stores import FINISHED, JobStatus
@@ -157,7 +157,7 @@ class _ThreadDB(Mapping):
 
 threaddb = _ThreadDB()
 
-_state: Dict[str, Any] = {"settings": _from_environment(DEFAULTS), "runner": None}
+_state: Dict[str, Any] = {"settings": _from_environment(DEFAULTS), "runner": None, "layout": None}
 _state_lock = threading.Lock()
 
 
@@ -177,6 +177,13 @@ def _reset() -> None:
         old, _state["runner"] = _state["runner"], None
     if old is not None:
         old.close()
+    _state["layout"] = None
+    i18n.fix(None)
+
+
+def page_setting(name: str) -> Any:
+    """A setting of how pages look (``layout``), which jobs never see."""
+    return _state[name]
 
 
 def configure(
@@ -194,11 +201,22 @@ def configure(
     timeout: Optional[float] = None,
     cancel_grace: Optional[float] = None,
     nice: Optional[int] = None,
+    layout: Optional[Callable[[Any], Any]] = None,
+    language: Optional[str] = None,
 ) -> None:
     """Set where jobs are stored, where they run and how they are bounded;
     unnamed settings keep their value.  Call it
     once at start-up, in the module that defines the jobs (RQ workers import it
-    too): jobs running under the previous settings finish under them."""
+    too): jobs running under the previous settings finish under them.
+
+    ``layout``: a callable given a job page's content (``str()`` its HTML,
+    ``.title`` its title) returning the whole page, e.g. Templetor's
+    ``render.layout``; ``language``: the pages' words in this language (``"en"``,
+    ``"zh_CN"``) instead of each request's ``Accept-Language`` (``"auto"``, the default).  Neither restarts
+    the runner."""
+    if layout is not None and not callable(layout):
+        raise TypeError("layout must be a callable given the page's content, not %r" % (layout,))
+    i18n.check_language(language)
     given = dict(store=store, workers=workers, queue_limit=queue_limit, ttl=ttl,
                  max_jobs=max_jobs, max_output=max_output, executor=executor, queue=queue,
                  stream_seconds=stream_seconds, max_streams=max_streams, timeout=timeout,
@@ -219,6 +237,10 @@ def configure(
     for key in ("ttl", "stream_seconds", "cancel_grace"):
         if isinstance(new[key], bool) or not isinstance(new[key], (int, float)) or new[key] < 0:
             raise ValueError("%s must be a number of seconds >= 0, not %r" % (key, new[key]))
+    if layout is not None:
+        _state["layout"] = layout
+    if language is not None:
+        i18n.fix(None if language == "auto" else language)
     if _state["runner"] is not None and new == _state["settings"]:
         return  # the same settings again (web.py's debug reloader re-running the app module): keep the jobs
     runner = _Runner(new)  # opens the store: a bad URL fails here, nothing changed
