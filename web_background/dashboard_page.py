@@ -10,7 +10,7 @@ import web
 
 from .i18n import gettext as _
 from .i18n import html_lang
-from .job_page import Content, nonce, static, status_name
+from .job_page import lay_out, nonce, static, status_name
 from .stores import JobStatus
 
 STATUSES = tuple(s.value for s in JobStatus)
@@ -106,7 +106,7 @@ def _page(view: Dict[str, Any], mine: bool, layout: Optional[Callable[[Any], Any
     assets = '<style nonce="%s">%s</style>' % (n, ("" if layout else _PAGE_STYLE) + _STYLE)
     script = '<script nonce="%s">%s</script>' % (n, _SCRIPT)
     if layout is not None:
-        return str(layout(Content(title, assets + main + script)))
+        return lay_out(layout, title, assets + main + script)
     return "".join([
         '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">' % esc(html_lang()),
         '<meta name="viewport" content="width=device-width, initial-scale=1">',

@@ -67,6 +67,30 @@ class Content:
         return self.body
 
 
+def lay_out(layout: Layout, title: str, body: str) -> str:
+    """The whole page: ``layout`` given the ``Content`` of ``title`` and ``body``."""
+    return str(_once(layout)(Content(title, body)))
+
+
+def _once(layout: Layout) -> Layout:
+    """Templetor's ``render(dir, base="layout").layout`` is the layout laid out in
+    itself (web.py's Render wraps every template in its base, the base too): take
+    the template it wraps, so that ``render.layout`` works as it is."""
+    if getattr(layout, "__qualname__", "") != "Render.__getattr__.<locals>.template":
+        return layout
+    cells = _cells(layout)
+    template, base = cells.get("t"), _cells(getattr(cells.get("self"), "_base", None)).get("base")
+    filename = os.path.splitext(str(getattr(template, "filename", "") or ""))[0]
+    if isinstance(base, str) and (filename == base or filename.endswith(os.sep + base)):
+        return template
+    return layout
+
+
+def _cells(func: Any) -> Dict[str, Any]:
+    code, closure = getattr(func, "__code__", None), getattr(func, "__closure__", None) or ()
+    return dict(zip(code.co_freevars, (c.cell_contents for c in closure))) if code is not None else {}
+
+
 def nonce() -> str:
     """The nonce of the current response's own style and script (one per request)."""
     value = web.ctx.get(_NONCE)
@@ -165,7 +189,7 @@ def page(record: Dict[str, Any], state: Dict[str, Any], output: str, offset: int
     title = "%s: %s" % (record.get("name") or "job", status_name(record["status"]))
     main = view(record, state, output, offset, tag="main")
     if layout is not None:
-        return str(layout(Content(title, refresh + main + _assets())))
+        return lay_out(layout, title, refresh + main + _assets())
     return "".join([
         '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">' % html.escape(html_lang()),
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
