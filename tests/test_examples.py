@@ -33,7 +33,7 @@ def test_the_site_example_lays_out_its_job_pages_embeds_live_views_and_guards_it
 
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "site", "app.py")
     spec = importlib.util.spec_from_file_location("site_example", path)  # not "app": examples/cluster has one
-    example = importlib.util.module_from_spec(spec)
+    example = sys.modules["site_example"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     from web_background import threaddb
 
