@@ -138,7 +138,8 @@ def test_the_shipped_mo_files_are_the_po_files_compiled():
             shipped = f.read()
         assert shipped == catalogs.make_mo(catalogs.parse_po(po)), "run python scripts/catalogs.py"
         # and gettext reads them as the .po says
-        catalog = gettext.GNUTranslations(open(po[:-3] + ".mo", "rb"))
+        with open(po[:-3] + ".mo", "rb") as f:
+            catalog = gettext.GNUTranslations(f)
         assert catalog.gettext("Cancel") == "取消"
         assert catalog.ngettext("%s earlier line not shown", "%s earlier lines not shown", 7) == "前面 %s 行未显示"
 

@@ -245,7 +245,8 @@ class _Board:
         started, finished = record.get("started"), record.get("finished")
         actions = [a for a, ok in (("cancel", not ended), ("retry", ended and bool(record.get("call")))) if ok]
         return {
-            "id": record["id"], "status": status, "status_text": _("Cancelling\u2026") if cancelling else status_name(status),
+            "id": record["id"], "status": status,
+            "status_text": _("Cancelling\u2026") if cancelling else status_name(status),
             "cancel_requested": cancelling, "name": str(record.get("name") or "job"),
             "owner": None if record.get("owner") is None else str(record["owner"]),
             "progress": record.get("progress"), "progress_text": _progress_text(record.get("progress")),

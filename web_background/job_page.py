@@ -42,12 +42,16 @@ _PAGE_STYLE = static("page.css")  # the standalone page's body; a layout brings 
 _SCRIPT = static("job.js")
 
 
+def status_names() -> Dict[str, str]:
+    """Every status (``JobStatus`` value) as the reader's language says it."""
+    return {JobStatus.QUEUED.value: _("queued"), JobStatus.RUNNING.value: _("running"),
+            JobStatus.DONE.value: _("done"), JobStatus.FAILED.value: _("failed"),
+            JobStatus.CANCELLED.value: _("cancelled"), JobStatus.INTERRUPTED.value: _("interrupted")}
+
+
 def status_name(status: str) -> str:
-    """A status (``JobStatus`` value) as the reader's language says it."""
-    words = {JobStatus.QUEUED.value: _("queued"), JobStatus.RUNNING.value: _("running"),
-             JobStatus.DONE.value: _("done"), JobStatus.FAILED.value: _("failed"),
-             JobStatus.CANCELLED.value: _("cancelled"), JobStatus.INTERRUPTED.value: _("interrupted")}
-    return words.get(status, status)
+    """A status as the reader's language says it."""
+    return status_names().get(status, status)
 
 
 class Content:
@@ -148,7 +152,8 @@ def view(record: Dict[str, Any], state: Dict[str, Any], output: str, offset: int
     screen = render(output, MAX_LINES)
     # what the page's script needs to go on rendering where this page stops
     terminal = {"lines": MAX_LINES, "hidden": screen.hidden, "resume": screen.resume()}
-    words = {"status": {s.value: status_name(s.value) for s in JobStatus}, "cancelling": _("Cancelling\u2026"),
+    names = status_names()
+    words = {"status": names, "cancelling": _("Cancelling\u2026"),
              "failed": _("The job failed."), "seconds": _("%d s"),
              "hidden": [ngettext("%s earlier line not shown", "%s earlier lines not shown", n) for n in (1, 2)]}
     text_url = job_url + "&_format=text"
@@ -160,7 +165,7 @@ def view(record: Dict[str, Any], state: Dict[str, Any], output: str, offset: int
         '<%s class="wb-name">%s</%s>' % (heading, esc(record.get("name") or "job"), heading),
         '<div class="wb-meta"><span>%s <strong id="%s" class="%s">%s</strong></span>' % (
             esc(_("Status:")), ident("status"), esc(status),
-            esc(_("Cancelling\u2026") if state["cancel_requested"] else status_name(status))),
+            esc(_("Cancelling\u2026") if state["cancel_requested"] else names.get(status, status))),
         '<span>%s <span id="%s">%s</span></span>' % (esc(_("Elapsed:")), ident("elapsed"), esc(_elapsed(record))),
         '<form id="%s" method="post" action="%s&amp;_action=cancel"%s>'
         '<button type="submit">%s</button></form></div>' % (
