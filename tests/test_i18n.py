@@ -147,3 +147,18 @@ def test_the_shipped_mo_files_are_the_po_files_compiled():
 def test_a_language_is_found_by_its_catalog():
     assert i18n.languages() == ("en", "zh_CN")
     assert os.path.isfile(os.path.join(i18n.LOCALE_DIR, "zh_CN", "LC_MESSAGES", "web_background.po"))
+
+
+@background
+def writes_a_lot():
+    print("x" * 299)
+
+
+def test_the_cut_notice_is_in_the_readers_language_on_the_page_and_english_in_the_output():
+    configure(max_output=100)
+    job = writes_a_lot()
+    assert job.wait(10)
+    assert "[... 前面 200 个字符已截去 ...]" in page("/hello?_t=" + job.id, **ZH)
+    assert json.loads(page("/hello?_t=%s&_format=json" % job.id, **ZH))["output"].startswith(
+        "[... 200 earlier characters cut ...]\n")
+    assert "[... 200 earlier characters cut ...]" in page("/hello?_t=" + job.id)

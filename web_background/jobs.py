@@ -129,9 +129,10 @@ class Job:
         return "<Job %s %s>" % (self.id, record["status"] if record else "expired")
 
 
-def cut_marker(cut: int) -> str:
-    """The line that stands for ``cut`` characters dropped by ``max_output``."""
-    return "[... %d earlier characters cut ...]\n" % cut if cut else ""
+def cut_marker(cut: int, _: Callable[[str], str] = str) -> str:
+    """The line that stands for ``cut`` characters dropped by ``max_output``
+    (``_``: a gettext, for the pages; the output itself keeps it in English)."""
+    return _("[... %d earlier characters cut ...]") % cut + "\n" if cut else ""
 
 
 class _ThreadDB(Mapping):

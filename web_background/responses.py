@@ -140,7 +140,7 @@ def serve(query: Query, owner: Optional[str], layout: Optional[job_page.Layout] 
         raise error("404 Not Found", "No such job.")
     text, end, cut = got
     if offset < cut or fmt == "html":
-        text = cut_marker(cut) + text
+        text = cut_marker(cut, _ if fmt == "html" else str) + text
     web.ctx.headers.extend([("X-Job-Status", str(record["status"])), ("X-Job-Offset", str(end))])
     if fmt == "text":
         safe_headers(**{"Content-Type": "text/plain; charset=utf-8"})
@@ -289,4 +289,4 @@ def live(job: Union[Job, str], url: Optional[str] = None, owner: Optional[Callab
                                                   for k, _v in web.ctx.get("headers") or []):
         safe_headers(job_page.csp(layout=True))
     text, end, cut = got
-    return job_page.fragment(record, _state(record), cut_marker(cut) + text, end, url)
+    return job_page.fragment(record, _state(record), cut_marker(cut, _) + text, end, url)
