@@ -198,7 +198,8 @@ def test_live_takes_a_job_or_its_id():
     job = held()
     with _request("/report"):
         by_job, by_id = live(job), live(job.id)
-    assert by_job.startswith('<section id="wb1-job" class="wb-job"') and "<script" in by_job
+    assert by_job.startswith("<style nonce=") and '<section id="wb1-job" class="wb-job"' in by_job
+    assert by_job.endswith("</script>")
     assert by_id.startswith('<section id="wb2-job" class="wb-job"') and "<script" not in by_id  # once a page
     assert 'data-url="/report?_t=%s"' % job.id in by_job  # started outside a handler: this page's own path
 

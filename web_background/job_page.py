@@ -8,7 +8,7 @@ import json
 import os
 import secrets
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import web
 
@@ -108,16 +108,17 @@ def csp(layout: bool) -> str:
     return (_LAYOUT_CSP if layout else _CSP).format(n=nonce())
 
 
-def _assets(with_page_style: bool = False) -> str:
-    """The style and script of job views, with the response's nonce: once a page
-    (the script wires every view on the page, those after it too)."""
+def _assets(with_page_style: bool = False) -> Tuple[str, str]:
+    """The style (to go before the views) and the script (after them) of job views,
+    with the response's nonce: once a page (the script wires every view on the
+    page, those after it too); ("", "") when this page has them already."""
     if web.ctx.get("env") is not None:
         if web.ctx.get(_ASSETS):
-            return ""
+            return "", ""
         web.ctx[_ASSETS] = True
     n = html.escape(nonce())
     style = (_PAGE_STYLE if with_page_style else "") + _STYLE
-    return '<style nonce="%s">%s</style><script nonce="%s">%s</script>' % (n, style, n, _SCRIPT)
+    return '<style nonce="%s">%s</style>' % (n, style), '<script nonce="%s">%s</script>' % (n, _SCRIPT)
 
 
 def _prefix() -> str:
@@ -194,18 +195,21 @@ def page(record: Dict[str, Any], state: Dict[str, Any], output: str, offset: int
     title = "%s: %s" % (record.get("name") or "job", status_name(record["status"]))
     main = view(record, state, output, offset, tag="main")
     if layout is not None:
-        return lay_out(layout, title, refresh + main + _assets())
+        style, script = _assets()
+        return lay_out(layout, title, refresh + style + main + script)
+    style, script = _assets(with_page_style=True)
     return "".join([
         '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">' % html.escape(html_lang()),
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>%s</title>" % html.escape(title), refresh,
-        "</head><body>", main, _assets(with_page_style=True), "</body></html>",
+        style, "</head><body>", main, script, "</body></html>",
     ])
 
 
 def fragment(record: Dict[str, Any], state: Dict[str, Any], output: str, offset: int, url: str) -> str:
     """A live view of the job for any page, its updates from ``url?_t=<id>``."""
-    return view(record, state, output, offset, prefix=_prefix(), url=url) + _assets()
+    style, script = _assets()
+    return style + view(record, state, output, offset, prefix=_prefix(), url=url) + script
 
 
 def hidden_lines(count: int) -> str:
