@@ -134,7 +134,7 @@ def test_a_handlers_layout_comes_before_the_configured_one():
     assert page.startswith("<html><body><nav>Other</nav>") and "Site menu" not in page
 
 
-def test_the_json_stream_and_text_answers_are_not_laid_out():
+def test_the_json_and_text_answers_are_not_laid_out():
     configure(layout=site_layout)
     job_id = started()
     for fmt in ("json", "text"):
