@@ -8,7 +8,8 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["web_background", "web_background.*"]),
-    package_data={"web_background": ["static/*.js", "static/*.css"]},
+    package_data={"web_background": ["static/*.js", "static/*.css", "locale/*.pot", "locale/*/LC_MESSAGES/*.po",
+                                     "locale/*/LC_MESSAGES/*.mo"]},
     python_requires=">=3.9",
     install_requires=["web.py>=0.62"],
     extras_require={

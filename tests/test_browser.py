@@ -16,7 +16,8 @@ pytestmark = pytest.mark.stores("memory")  # the server process has its own stor
 ARTIFACTS = os.path.join(ROOT, "artifacts")
 
 
-def chromium(javascript=True):
+def chromium(javascript=True, languages=None):
+    """A headless Chromium; ``languages``: its Accept-Language (e.g. "zh-CN,zh")."""
     try:
         from selenium import webdriver
     except ImportError as e:
@@ -32,8 +33,13 @@ def chromium(javascript=True):
                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--window-size=900,900", "--user-data-dir=" + profile):
         options.add_argument(flag)
+    prefs = {}
     if not javascript:
-        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+        prefs["profile.managed_default_content_settings.javascript"] = 2
+    if languages:
+        prefs["intl.accept_languages"] = languages
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
     driver.set_page_load_timeout(20)
     driver._wb_profile = profile

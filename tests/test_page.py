@@ -165,11 +165,19 @@ def test_bad_download_values_are_400(query):
     assert len(response.data) < 100 and b"Traceback" not in response.data
 
 
-def test_a_build_of_the_package_ships_the_static_files(tmp_path):
+def test_a_build_of_the_package_ships_the_static_files_and_the_catalogs(tmp_path):
     import subprocess
     import sys
 
     subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)], cwd=ROOT,
                    check=True, capture_output=True, timeout=60)
-    shipped = set(os.listdir(tmp_path / "web_background" / "static"))
-    assert shipped == set(os.listdir(os.path.join(ROOT, "web_background", "static"))) and "job.js" in shipped
+
+    def files(top):
+        return {os.path.relpath(os.path.join(d, f), top) for d, _, names in os.walk(top) for f in names}
+
+    for folder in ("static", "locale"):  # every file: scripts, styles, .po sources, compiled .mo, the .pot
+        shipped = files(tmp_path / "web_background" / folder)
+        assert shipped == files(os.path.join(ROOT, "web_background", folder)), folder
+    assert "job.js" in files(tmp_path / "web_background" / "static")
+    assert {"zh_CN/LC_MESSAGES/web_background.mo", "zh_CN/LC_MESSAGES/web_background.po"} <= files(
+        tmp_path / "web_background" / "locale")

@@ -12,6 +12,7 @@ from . import logs, progress_bars  # noqa: F401  (log records and tqdm bars in j
 from .capture import Cancelled, Thread, TimedOut, run_process
 from .dashboard import dashboard
 from .jobs import DEFAULTS, Busy, Job, configure, progress, threaddb
+from .responses import live
 from .stores import JobStatus, Store, StoreError
 from .web_glue import background, backgrounder
 
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "background", "backgrounder", "Job", "JobStatus", "progress", "configure", "threaddb",
     "Cancelled", "TimedOut", "Busy", "Store", "StoreError", "Thread", "run_process", "DEFAULTS",
-    "dashboard",
+    "dashboard", "live",
 ]
 
 # Old code says @web.background / @web.backgrounder: keep it running unchanged.

@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import re
-import secrets
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -36,7 +35,9 @@ from .dashboard_page import (
     _page,
     _progress_text,
 )
-from .jobs import Busy, _runner
+from .i18n import gettext as _
+from .job_page import csp, status_name
+from .jobs import Busy, _runner, page_setting
 from .stores import FINISHED, Page, StoreError, count_statuses
 from .terminal import render
 
@@ -57,7 +58,8 @@ Query = Dict[str, List[str]]
 
 
 def dashboard(allow: Optional[Callable[[], Any]] = None,
-              owner: Optional[Callable[[], Any]] = None) -> web.application:
+              owner: Optional[Callable[[], Any]] = None,
+              layout: Optional[Callable[[Any], Any]] = None) -> web.application:
     """A web.py application listing retained jobs, live, with Cancel, Retry and
     Purge; mount it under a prefix: ``urls = ("/jobs", dashboard(...), ...)``.
 
@@ -67,9 +69,12 @@ def dashboard(allow: Optional[Callable[[], Any]] = None,
     callable giving the requester's identity, as ``@backgrounder(owner=...)``
     takes: the dashboard then shows exactly the jobs that owner started and
     acts on them only (another's job is ``404``).
-    Both given: both apply.
+    Both given: both apply.  ``layout``: its pages (the list, each job's) in this
+    layout, as ``configure(layout=...)`` takes (default: that setting).
     """
-    board = _Board(allow, owner)
+    if layout is not None and not callable(layout):
+        raise TypeError("layout must be a callable given the page's content, not %r" % (layout,))
+    board = _Board(allow, owner, layout)
     urls = ("/?", _handler(board, get=board.listing),
             "/job", _handler(board, get=board.job_page, post=board.job_cancel),
             "/cancel", _handler(board, post=board.cancel),
@@ -152,8 +157,9 @@ def _last_line(record: Dict[str, Any]) -> str:
 class _Board:
     """One mounted dashboard: who may see it, and what each of its paths answers."""
 
-    def __init__(self, allow: Optional[Callable[[], Any]], owner: Optional[Callable[[], Any]]) -> None:
-        self.allow, self.owner = allow, owner
+    def __init__(self, allow: Optional[Callable[[], Any]], owner: Optional[Callable[[], Any]],
+                 layout: Optional[Callable[[Any], Any]] = None) -> None:
+        self.allow, self.owner, self.layout = allow, owner, layout
 
     # -- access ------------------------------------------------------------------------
 
@@ -176,8 +182,8 @@ class _Board:
             if not self.allow():
                 raise responses.error("403 Forbidden", "Forbidden: you may not see these jobs.")
         elif self.owner is None and not _is_local(web.ctx.env):
-            raise responses.error("403 Forbidden", "Forbidden: this dashboard serves local requests only; "
-                                  "pass dashboard(allow=...) to serve others.")
+            raise responses.error("403 Forbidden",
+                                  "Forbidden: local requests only; pass dashboard(allow=...) to serve others.")
 
     def _identity(self) -> Optional[str]:
         value = self.owner() if self.owner is not None else None
@@ -240,7 +246,8 @@ class _Board:
         started, finished = record.get("started"), record.get("finished")
         actions = [a for a, ok in (("cancel", not ended), ("retry", ended and bool(record.get("call")))) if ok]
         return {
-            "id": record["id"], "status": status, "status_text": "cancelling\u2026" if cancelling else status,
+            "id": record["id"], "status": status,
+            "status_text": _("Cancelling\u2026") if cancelling else status_name(status),
             "cancel_requested": cancelling, "name": str(record.get("name") or "job"),
             "owner": None if record.get("owner") is None else str(record["owner"]),
             "progress": record.get("progress"), "progress_text": _progress_text(record.get("progress")),
@@ -259,11 +266,9 @@ class _Board:
         view = self.view(query)
         if fmt == "json":
             return _json(view)
-        nonce = secrets.token_urlsafe(12)
-        responses.safe_headers("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; "
-                               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-                               % (nonce, nonce), **{"Content-Type": "text/html; charset=utf-8"})
-        return _page(view, nonce, self.owner is not None)
+        layout = self.layout or page_setting("layout")
+        responses.safe_headers(csp(layout=layout is not None), **{"Content-Type": "text/html; charset=utf-8"})
+        return _page(view, self.owner is not None, layout)
 
     # -- a job's own page ---------------------------------------------------------------
 
@@ -275,7 +280,7 @@ class _Board:
 
     def job_page(self) -> Any:
         query = _query()
-        return responses.serve(query, self._as_seen_by(query))
+        return responses.serve(query, self._as_seen_by(query), self.layout)
 
     def job_cancel(self) -> str:
         responses.check_same_origin()
@@ -343,10 +348,10 @@ def _filters(query: Query) -> Tuple[str, str, int]:
     """``status``, ``name`` and ``page`` of a list request; 400 for bad ones."""
     status = _one(query, "status")
     if status and status not in STATUSES:
-        raise _bad("status must be one of: %s." % ", ".join(STATUSES))
+        raise _bad(_("status must be one of: %s.") % ", ".join(STATUSES))
     name = _one(query, "name")
     if len(name) > _MAX_NAME:
-        raise _bad("name must be at most %d characters." % _MAX_NAME)
+        raise _bad(_("name must be at most %d characters.") % _MAX_NAME)
     page = _one(query, "page", "1")
     if not _PAGE.match(page):
         raise _bad("page must be a whole number >= 1.")

@@ -8,9 +8,9 @@ import pickle
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
-from . import executors
+from . import executors, i18n
 from .runner import Busy, _Runner  # noqa: F401  (Busy: a public name, from here)
 from .running import report_progress
 from .stores import FINISHED, JobStatus
@@ -145,9 +145,10 @@ class Job:
         return "<Job %s %s>" % (self.id, record["status"] if record else "expired")
 
 
-def cut_marker(cut: int) -> str:
-    """The line that stands for ``cut`` characters dropped by ``max_output``."""
-    return "[... %d earlier characters cut ...]\n" % cut if cut else ""
+def cut_marker(cut: int, _: Callable[[str], str] = str) -> str:
+    """The line that stands for ``cut`` characters dropped by ``max_output``
+    (``_``: a gettext, for the pages; the output itself keeps it in English)."""
+    return _("[... %d earlier characters cut ...]") % cut + "\n" if cut else ""
 
 
 class _ThreadDB(Mapping):
@@ -176,7 +177,7 @@ class _ThreadDB(Mapping):
 
 threaddb = _ThreadDB()
 
-_state: Dict[str, Any] = {"settings": _from_environment(DEFAULTS), "runner": None}
+_state: Dict[str, Any] = {"settings": _from_environment(DEFAULTS), "runner": None, "layout": None}
 _state_lock = threading.Lock()
 
 
@@ -196,6 +197,13 @@ def _reset() -> None:
         old, _state["runner"] = _state["runner"], None
     if old is not None:
         old.close()
+    _state["layout"] = None
+    i18n.fix(None)
+
+
+def page_setting(name: str) -> Any:
+    """A setting of how pages look (``layout``), which jobs never see."""
+    return _state[name]
 
 
 def configure(
@@ -215,12 +223,23 @@ def configure(
     nice: Optional[int] = None,
     tty: Optional[bool] = None,
     tty_size: Optional[Tuple[int, int]] = None,
+    layout: Optional[Callable[[Any], Any]] = None,
+    language: Optional[str] = None,
 ) -> None:
     """Set where jobs are stored, where they run and how they are bounded;
     unnamed settings keep their value.  ``tty``: jobs write to a terminal of
     ``tty_size`` (columns, rows) unless their ``@background(tty=...)`` says.  Call it
     once at start-up, in the module that defines the jobs (RQ workers import it
-    too): jobs running under the previous settings finish under them."""
+    too): jobs running under the previous settings finish under them.
+
+    ``layout``: a callable given a job page's content (``str()`` its HTML,
+    ``.title`` its title) returning the whole page, e.g. Templetor's
+    ``render.layout``; ``language``: the pages' words in this language (``"en"``,
+    ``"zh_CN"``) instead of each request's ``Accept-Language`` (``"auto"``, the default).  Neither restarts
+    the runner."""
+    if layout is not None and not callable(layout):
+        raise TypeError("layout must be a callable given the page's content, not %r" % (layout,))
+    i18n.check_language(language)
     given = dict(store=store, workers=workers, queue_limit=queue_limit, ttl=ttl,
                  max_jobs=max_jobs, max_output=max_output, executor=executor, queue=queue,
                  stream_seconds=stream_seconds, max_streams=max_streams, timeout=timeout,
@@ -243,6 +262,10 @@ def configure(
     for key in ("ttl", "stream_seconds", "cancel_grace"):
         if isinstance(new[key], bool) or not isinstance(new[key], (int, float)) or new[key] < 0:
             raise ValueError("%s must be a number of seconds >= 0, not %r" % (key, new[key]))
+    if layout is not None:
+        _state["layout"] = layout
+    if language is not None:
+        i18n.fix(None if language == "auto" else language)
     if _state["runner"] is not None and new == _state["settings"]:
         return  # the same settings again (web.py's debug reloader re-running the app module): keep the jobs
     runner = _Runner(new)  # opens the store: a bad URL fails here, nothing changed

@@ -7,22 +7,20 @@ never a traceback.
 """
 
 import hmac
-import html
 import json
 import logging
-import os
 import re
-import secrets
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import web
 
-from .jobs import _runner, cut_marker
+from . import job_page
+from .i18n import gettext as _
+from .jobs import Job, _runner, cut_marker, page_setting
 from .stores import FINISHED, StoreError, redact
-from .terminal import MAX_LINES, palette_css, render
 
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _OFFSET = re.compile(r"[0-9]{1,18}\Z")
@@ -48,10 +46,10 @@ def safe_headers(csp: str = _CSP, **more: str) -> None:
 
 
 def error(status: str, message: str, headers: Optional[Dict[str, str]] = None) -> web.HTTPError:
-    """A short plain-text answer for a request we refuse."""
+    """A short plain-text answer for a request we refuse, in the reader's language."""
     web.ctx.headers = []
     safe_headers(**dict(headers or {}, **{"Content-Type": "text/plain; charset=utf-8"}))
-    return web.HTTPError(status, {}, message + "\n")
+    return web.HTTPError(status, {}, _(message) + "\n")
 
 
 def see_other(target: str) -> web.HTTPError:
@@ -178,18 +176,21 @@ def _owned_by(record: Dict[str, Any], owner: Optional[str]) -> bool:
 # -- GET ?_t= ------------------------------------------------------------------------
 
 
-def serve(query: Query, owner: Optional[str]) -> Union[str, Iterator[bytes]]:
-    """Answer ``GET ?_t=<id>`` in the format asked for."""
+def serve(query: Query, owner: Optional[str], layout: Optional[job_page.Layout] = None) -> Union[str, Iterator[bytes]]:
+    """Answer ``GET ?_t=<id>`` in the format asked for; the HTML page in ``layout``
+    (or the ``layout`` setting), standalone without one."""
     job_id = _one(query, "_t")
     fmt = _one(query, "_format")
     if fmt is None:
         fmt = "events" if _accepts("text/event-stream") else "json" if _accepts("application/json") else "html"
     if fmt not in FORMATS:
-        raise error("400 Bad Request", "_format must be one of: %s." % ", ".join(FORMATS))
+        raise error("400 Bad Request", _("_format must be one of: %s.") % ", ".join(FORMATS))
     download = _download(_one(query, "_download"), fmt)
     last_event = web.ctx.env.get("HTTP_LAST_EVENT_ID")
     offset = _offset(last_event if fmt == "events" and last_event is not None else _one(query, "_offset"))
     record = _job(job_id, owner)
+    if layout is None:
+        layout = page_setting("layout")
     if fmt in ("stream", "events"):
         return _stream(record["id"], offset, events=fmt == "events")
     try:
@@ -200,7 +201,7 @@ def serve(query: Query, owner: Optional[str]) -> Union[str, Iterator[bytes]]:
         raise error("404 Not Found", "No such job.")
     text, end, cut = got
     if offset < cut or fmt == "html":
-        text = cut_marker(cut) + text
+        text = cut_marker(cut, _ if fmt == "html" else str) + text
     web.ctx.headers.extend([("X-Job-Status", str(record["status"])), ("X-Job-Offset", str(end))])
     if fmt == "text":
         safe_headers(**{"Content-Type": "text/plain; charset=utf-8"})
@@ -210,11 +211,8 @@ def serve(query: Query, owner: Optional[str]) -> Union[str, Iterator[bytes]]:
     if fmt == "json":
         safe_headers(**{"Content-Type": "application/json"})
         return json.dumps(dict(_state(record), output=text, offset=end, cut=cut))
-    nonce = secrets.token_urlsafe(12)
-    safe_headers("default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; connect-src 'self'; "
-                 "form-action 'self'; base-uri 'none'; frame-ancestors 'none'" % (nonce, nonce),
-                 **{"Content-Type": "text/html; charset=utf-8"})
-    return _page(record, text, end, nonce)
+    safe_headers(job_page.csp(layout=layout is not None), **{"Content-Type": "text/html; charset=utf-8"})
+    return job_page.page(record, _state(record), text, end, layout)
 
 
 def _state(record: Dict[str, Any]) -> Dict[str, Any]:
@@ -329,78 +327,29 @@ def cancel(query: Query, owner: Optional[str]) -> str:
     raise see_this_page(_action=None, _format=None)
 
 
-# -- the page -------------------------------------------------------------------------
+# -- a live view for any page ----------------------------------------------------------
 
 
-def _static(name: str) -> str:
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", name), encoding="utf-8") as f:
-        return f.read()
-
-
-# read once, inlined in every page with its nonce
-_STYLE = _static("job.css") + palette_css()
-_SCRIPT = _static("terminal.js") + _static("terminal_view.js") + _static("job.js")  # model, view, page
-
-
-def _page(record: Dict[str, Any], output: str, offset: int, nonce: str) -> str:
-    esc = html.escape
-    status = record["status"]
-    running = status not in FINISHED
-    state = _state(record)
-    progress = record.get("progress") or {}
-    name = record.get("name") or "job"
-    bar = '<progress id="bar"%s%s%s></progress>' % (
-        "" if progress else " hidden",
-        ' value="%s"' % esc(str(progress["done"])) if progress.get("total") else "",
-        ' max="%s"' % esc(str(progress["total"])) if progress.get("total") else "")
-    error = state["error"]
-    size = tty_size(record)
-    screen = render(output, MAX_LINES, *size) if size else render(output, MAX_LINES)
-    # what the page's script needs to go on rendering where this page stops
-    view = {"lines": MAX_LINES, "hidden": screen.hidden, "state": screen.state()}
-    text_url = "?_t=%s&_format=text" % record["id"]
-    return "".join([
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>%s: %s</title>" % (esc(name), esc(status)),
-        # without JavaScript the page refreshes itself until the job has ended
-        '<noscript><meta http-equiv="refresh" content="1"></noscript>' if running else "",
-        '<style nonce="%s">%s</style></head><body>' % (nonce, _STYLE),
-        '<main id="job" data-offset="%d" data-state="%s" data-terminal="%s">' % (
-            offset, esc(json.dumps(state)), esc(json.dumps(view))),
-        "<h1>%s</h1>" % esc(name),
-        '<div class="meta"><span>Status: <strong id="status" class="%s">%s</strong></span>' % (
-            esc(status), "Cancelling\u2026" if state["cancel_requested"] else esc(status)),
-        '<span>Elapsed: <span id="elapsed">%s</span></span>' % esc(_elapsed(record)),
-        '<form id="cancel" method="post" action="?_t=%s&amp;_action=cancel"%s>'
-        '<button type="submit">Cancel</button></form></div>' % (esc(record["id"]), "" if running else " hidden"),
-        bar,
-        '<p id="message">%s</p>' % esc(progress.get("message") or ""),
-        '<p id="hidden"%s><span id="hidden-count">%s</span>: <a href="%s">the whole output as text</a> '
-        '(<a href="%s&amp;_download=1">download</a>)</p>' % (
-            "" if screen.hidden else " hidden", esc(_hidden_lines(screen.hidden)), esc(text_url), esc(text_url)),
-        '<pre id="output"%s>%s</pre>' % (' class="tty"' if size else "", screen.html()),
-        '<pre id="failed" class="failed"%s>%s</pre>' % (
-            "" if status == "failed" else " hidden",
-            esc("The job failed." + ("\n" + error if error else ""))),
-        '</main><script nonce="%s">%s</script></body></html>' % (nonce, _SCRIPT),
-    ])
-
-
-def tty_size(record: Dict[str, Any]) -> Optional[Tuple[int, int]]:
-    """The (columns, rows) of a ``tty`` job's terminal, or None."""
-    size = record.get("tty")
-    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v >= 2 for v in size):
-        return size[0], size[1]
-    return None
-
-
-def _hidden_lines(count: int) -> str:
-    return "{:,} earlier line{} not shown".format(count, "" if count == 1 else "s")
-
-
-def _elapsed(record: Dict[str, Any]) -> str:
-    start = record.get("started") or record.get("created")
-    if not start:
-        return "-"
-    return "%d s" % max(0, round((record.get("finished") or time.time()) - start))
+def live(job: Union[Job, str], url: Optional[str] = None, owner: Optional[Callable[[], Any]] = None) -> str:
+    """An HTML fragment showing ``job`` (a ``Job`` or a job id) live, for any page's
+    template (``$:live(job)``): progress, output, status and Cancel, updated from
+    ``url?_t=<id>`` (default: the @backgrounder handler that started the job, else
+    this request's path).  Owner rules apply: a job with an owner shows only to
+    that owner (``owner``: a callable as ``@backgrounder(owner=...)`` takes, giving
+    the viewer); for anyone else, and for a job not retained, the fragment is empty."""
+    job_id = job.id if isinstance(job, Job) else job
+    try:
+        record = _runner().record(job_id) if isinstance(job_id, str) and JOB_ID.match(job_id) else None
+        got = _runner().store.read(job_id, 0) if record is not None else None
+    except StoreError:
+        return ""
+    viewer = owner() if owner is not None else None
+    if record is None or got is None or not _owned_by(record, None if viewer is None else str(viewer)):
+        return ""
+    if url is None:
+        url = record.get("page") or (web.ctx.homepath + web.ctx.path if web.ctx.get("env") is not None else "")
+    if web.ctx.get("env") is not None and not any(k.lower() == "content-security-policy"
+                                                  for k, _v in web.ctx.get("headers") or []):
+        safe_headers(job_page.csp(layout=True))
+    text, end, cut = got
+    return job_page.fragment(record, _state(record), cut_marker(cut, _) + text, end, url)

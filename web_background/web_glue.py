@@ -23,12 +23,13 @@ class _RequestState:
     """A @backgrounder request in progress: what the handler printed, the
     first job it started (which that output begins) and who asked."""
 
-    __slots__ = ("sink", "job", "owner", "new")
+    __slots__ = ("sink", "job", "owner", "new", "page")
 
     def __init__(self, owner: Optional[str]) -> None:
         self.sink = capture.Sink()
         self.job: Optional[Job] = None
         self.owner = owner
+        self.page = web.ctx.homepath + web.ctx.path  # the handler that serves its jobs' ?_t= (live() points there)
         self.new = True  # False: the job was already running (its key), the handler's output is not its
 
 
@@ -154,7 +155,8 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
                                         executor=executor, queue=queue, timeout=timeout, retries=retries,
                                         retry_delay=retry_delay, backoff=backoff, tty=tty,
                                         key=None if job_key is None else _held_key(job_key, owner),
-                                        owner=owner, call=jobs.saved_call(func, args, kwargs))
+                                        owner=owner, page=state.page if state is not None else None,
+                                        call=jobs.saved_call(func, args, kwargs))
         job = Job(job_id, jobs_runner)
         if first is not None:
             first.job, first.new = job, new
@@ -197,9 +199,10 @@ class _Handler:
     """A @backgrounder handler method (a descriptor, so that it can give its
     class the POST that the job page's Cancel button needs)."""
 
-    def __init__(self, func: Callable[..., Any], owner: Optional[Callable[[], Any]]) -> None:
+    def __init__(self, func: Callable[..., Any], owner: Optional[Callable[[], Any]],
+                 layout: Optional[Callable[[Any], Any]] = None) -> None:
         functools.update_wrapper(self, func)
-        self.func, self.owner = func, owner
+        self.func, self.owner, self.layout = func, owner, layout
 
     def __set_name__(self, cls: type, name: str) -> None:
         existing = getattr(cls, "POST", None)
@@ -212,7 +215,7 @@ class _Handler:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         query = _query()
         if "_t" in query and web.ctx.method in ("GET", "HEAD"):
-            return responses.serve(query, _identity(self.owner))
+            return responses.serve(query, _identity(self.owner), self.layout)
         if _is_cancel(query):
             return responses.cancel(query, _identity(self.owner))
         return self._start(args, kwargs)
@@ -262,17 +265,23 @@ class _CancelOnly:
 @overload
 def backgrounder(func: F) -> F: ...
 @overload
-def backgrounder(func: None = None, *, owner: Optional[Callable[[], Any]] = None) -> Callable[[F], F]: ...
+def backgrounder(func: None = None, *, owner: Optional[Callable[[], Any]] = None,
+                 layout: Optional[Callable[[Any], Any]] = None) -> Callable[[F], F]: ...
 
 
-def backgrounder(func: Optional[F] = None, *, owner: Optional[Callable[[], Any]] = None) -> Any:
+def backgrounder(func: Optional[F] = None, *, owner: Optional[Callable[[], Any]] = None,
+                 layout: Optional[Callable[[Any], Any]] = None) -> Any:
     """Decorate a handler method: GET ``?_t=<id>`` serves that job; otherwise
     the handler runs, its printed output starts the first job it starts, and
     the response becomes ``303 See Other`` to the same URL with ``_t=<id>``.
 
     ``owner``: a callable giving the requester's identity (e.g. the session's
     user id); a job is then visible only to the owner that started it.
+    ``layout``: the job page in this layout (as ``configure(layout=...)``, for
+    this handler's jobs).
     """
+    if layout is not None and not callable(layout):
+        raise TypeError("layout must be a callable given the page's content, not %r" % (layout,))
     if func is None:
-        return functools.partial(backgrounder, owner=owner)
-    return _Handler(func, owner)
+        return functools.partial(backgrounder, owner=owner, layout=layout)
+    return _Handler(func, owner, layout)

@@ -17,6 +17,7 @@
   var pageOf = document.getElementById("page-of");
   var jsonUrl = main.getAttribute("data-json"), base = main.getAttribute("data-base");
   var query = main.getAttribute("data-query");
+  var words = JSON.parse(main.getAttribute("data-words"));
   var timer = null, pollFailed = false;
 
   function setText(el, text) {
@@ -38,7 +39,7 @@
     input.value = id;
     button.type = "submit";
     button.className = action;
-    button.textContent = action.charAt(0).toUpperCase() + action.slice(1);
+    button.textContent = words.actions[action] || action;
     form.appendChild(input);
     form.appendChild(button);
     return form;
@@ -112,14 +113,14 @@
       pair[0].hidden = !pair[1];
       if (pair[1]) { pair[0].setAttribute("href", pair[1]); }
     });
-    setText(pageOf, "page " + view.page + " of " + view.pages);
+    setText(pageOf, words.page_of.replace("%d", view.page).replace("%d", view.pages));
   }
 
   function poll() {
     clearTimeout(timer);
     fetch(jsonUrl, {headers: {"Accept": "application/json"}, credentials: "same-origin", cache: "no-store"})
       .then(function (response) {
-        if (!response.ok) { throw new Error("the list could not be updated (" + response.status + ")"); }
+        if (!response.ok) { throw new Error(words.poll_failed.replace("%s", response.status)); }
         return response.json();
       })
       .then(function (view) {
