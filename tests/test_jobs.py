@@ -297,3 +297,11 @@ def test_settings_can_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("WEB_BACKGROUND_MAX_JOBS", "many")
     with pytest.raises(ValueError, match="WEB_BACKGROUND_MAX_JOBS"):
         _from_environment(web_background.DEFAULTS)
+
+
+def test_a_job_id_never_starts_with_a_dash_so_the_cli_takes_it_as_an_argument():
+    from web_background.runner import new_job_id
+
+    ids = [new_job_id() for _ in range(5000)]  # 1 in 64 started with "-" before: 78 expected here
+    assert not [i for i in ids if i.startswith("-")]
+    assert len(set(ids)) == 5000 and all(len(i) == 22 for i in ids)

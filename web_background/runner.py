@@ -35,6 +35,15 @@ def _no_context(ctx: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -
 run_in_context: Callable[..., Any] = _no_context
 
 
+def new_job_id() -> str:
+    """A fresh job id: 128 random bits, URL-safe, never starting with ``-`` (a
+    command line, the CLI's included, would read it as an option)."""
+    while True:
+        job_id = secrets.token_urlsafe(16)
+        if not job_id.startswith("-"):
+            return job_id
+
+
 class _Runner:
     """Starts jobs on their executor, runs their body, batches their output."""
 
@@ -91,7 +100,7 @@ class _Runner:
             timeout = self.settings["timeout"]
         timeout = timeout or None  # 0: no limit
         self._ensure_process()
-        job_id = secrets.token_urlsafe(16)
+        job_id = new_job_id()
         record = self._new_record(job_id, func, time.time(), dict(
             fields, executor=ex.name, timeout=timeout, attempt=1, attempts=retries + 1, retry_delay=retry_delay,
             backoff=backoff))
