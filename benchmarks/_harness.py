@@ -367,6 +367,6 @@ def stop_fork_server():
     and keeps it until this process exits; a benchmark that ran process jobs
     stops it when done, so that nothing it started outlives it and the next
     one starts a fresh server preloading every job module imported by then."""
-    from web_background.executors._forkserver import stop_fork_server as stop
+    from web_background.executors.forkserver import stop_fork_server as stop
 
     stop()  # the server sees its socket close, kills its children and exits; killed after 5 s

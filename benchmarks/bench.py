@@ -83,7 +83,7 @@ if __name__ == "__main__":
 import _harness  # noqa: E402  (after use_the_venv: it imports web.py)
 import web  # noqa: E402
 
-import web_background.runner  # noqa: E402
+import web_background.maintenance  # noqa: E402
 from web_background import DEFAULTS, configure  # noqa: E402
 
 BENCHMARKS = [  # the benchmark modules, in the order they run (and their rows print)
@@ -157,7 +157,7 @@ def run_all(modules, ctx):
     finally:
         if tmp is not None:
             configure(**dict(DEFAULTS, store="memory://"))
-            time.sleep(2 * web_background.runner.FLUSH_INTERVAL)  # old flusher threads see they are closed
+            time.sleep(2 * web_background.maintenance.FLUSH_INTERVAL)  # old flusher threads see they are closed
             if redis_server is not None:
                 redis_server.stop()
             shutil.rmtree(tmp, ignore_errors=True)

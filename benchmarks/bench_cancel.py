@@ -19,7 +19,7 @@ import rqbench_jobs
 from _harness import Row, RQWorker, absolute_row, finished_job, fmt_time, stop_fork_server
 from bench_first_line import RQ_SETTINGS
 
-import web_background.runner
+import web_background.maintenance
 from web_background import DEFAULTS, background, configure
 
 REDIS = True  # run with ctx.redis_url and ctx.rq_command
@@ -155,7 +155,7 @@ def run(ctx):
         "(once its line is visible), the RQ job waits nearly a whole FLUSH_INTERVAL (a cancel at a random "
         "moment would wait half of one on average); a thread job gets Cancelled as an "
         "asynchronous exception at its next bytecode once it holds the GIL (switch interval %g ms)" % (
-            web_background.runner.FLUSH_INTERVAL, 1000 * sys.getswitchinterval()))
+            web_background.maintenance.FLUSH_INTERVAL, 1000 * sys.getswitchinterval()))
     return [
         Row("cancel-process", *absolute_row(
             "cancel() to status cancelled, process job in time.sleep(3600) (memory store; median)",

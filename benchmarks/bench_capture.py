@@ -55,7 +55,7 @@ def capture_rounds(store, label, n, rounds, notes):
     try:
         # Keep all of it (1M lines are ~11.9 MB): max_output is not what is measured.
         configure(**dict(DEFAULTS, store=store, max_output=max(16_000_000, 16 * n)))
-        runner = web_background.jobs._runner()
+        runner = web_background.jobs.get_runner()
         expected = "".join("line %d\n" % i for i in range(n))
         totals, checked = [], []
 

@@ -27,7 +27,7 @@ import time
 from _harness import BENCH_DIR, Row, RQWorker, fmt_time, ratio_row
 
 import web_background.jobs
-import web_background.runner
+import web_background.maintenance
 from web_background import DEFAULTS, background, configure
 
 REDIS = True  # run with ctx.redis_url and ctx.rq_command
@@ -100,7 +100,7 @@ def end_wb(job, conn=None, worker=None):
     RQ, whose Redis is ``conn``), body start and end (wall times)."""
     if not job.wait(FIRST_LINE_TIMEOUT):
         raise RuntimeError("job %s did not end within %ss" % (job.id, FIRST_LINE_TIMEOUT))
-    record = web_background.jobs._runner().store.get(job.id)
+    record = web_background.jobs.get_runner().store.get(job.id)
     if record["status"] != "done":
         raise RuntimeError("job %s ended %s: %s%s" % (job.id, record["status"], record["error"],
                                                      "\nworker:\n" + worker.output() if worker else ""))
@@ -133,7 +133,7 @@ def job_output(job):  # the Job that @background returned: flush of this process
 
 
 def store_read(job):  # what another process reads: the store's own read, no flush first
-    got = web_background.jobs._runner().store.read(job.id, 0)
+    got = web_background.jobs.get_runner().store.read(job.id, 0)
     return got[0] if got else ""
 
 
@@ -247,7 +247,7 @@ def run(ctx):
                  "the thread executor polled with the store's own read (a') needs %s, vs %s when the poll flushes "
                  "its sink (a)" % (
                      gap("RQ executor", "rq started", "body started"), gap("RQ executor", "printed", "visible"),
-                     gap("plain RQ", "printed", "visible"), web_background.runner.TICK, RQ_PAUSE,
+                     gap("plain RQ", "printed", "visible"), web_background.maintenance.TICK, RQ_PAUSE,
                      t(med("thread, store read", "visible")), t(a)))
     notes.append("first line, what 50x would take: plain RQ's median %s / 50 = %s, while the thread executor's "
                  "start call alone returns after %s and its job prints the line %s after the call (medians; with a "

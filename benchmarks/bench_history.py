@@ -19,9 +19,10 @@ from _harness import WAIT, Row, alternate, fmt_time, per_call, ratio_row
 import web
 
 import web_background
+import web_background.maintenance
 from web_background import DEFAULTS, background, configure
 from web_background import cli
-from web_background.jobs import _runner
+from web_background.jobs import get_runner
 from web_background.stores.memory import MemoryStore
 
 REDIS = True  # run with ctx.redis_url
@@ -68,12 +69,12 @@ def _store_spec(kind, ctx, tmp, name):
 
 def _use(spec, **settings):
     configure(**dict(DEFAULTS, store=spec, **settings))
-    return _runner()
+    return get_runner()
 
 
 def _fill(n, finished_at, key=False, output=True):
     """``n`` finished jobs in the runner's store, created one µs apart (a line of output each)."""
-    store = _runner().store
+    store = get_runner().store
     base = time.time() - 3600
     for i in range(n):
         job_id = "h%07d%s" % (i, os.urandom(4).hex())
@@ -264,7 +265,7 @@ def _expiring(kind, ctx, tmp):
         return longest
 
     out_gap, beat_gap = gaps(ends), gaps(beats)
-    beat_late = max(0.0, beat_gap - web_background.runner.HEARTBEAT_INTERVAL)
+    beat_late = max(0.0, beat_gap - web_background.maintenance.HEARTBEAT_INTERVAL)
     ok_work = work <= 0.5 and left.get("done", 0) == 0 and left.get("failed", 0) == 0
     ok_gaps = out_gap <= 0.5 and beat_late <= 0.5 and interrupted == 0
     ctx.notes.append("history %s: 10,000 jobs expiring: %d prune slices, store work %s, the longest slice %s; "

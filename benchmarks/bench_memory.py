@@ -48,7 +48,7 @@ def run(ctx):
     ttl = 0.05
     max_jobs = DEFAULTS["max_jobs"]
     configure(**dict(DEFAULTS, store="memory://", ttl=ttl, workers=8, queue_limit=batch, max_jobs=max_jobs))
-    store = web_background.jobs._runner().store
+    store = web_background.jobs.get_runner().store
     gc.collect()
     tracemalloc.start()
     try:

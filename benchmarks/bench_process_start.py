@@ -25,7 +25,7 @@ from bench_first_line import (
 )
 
 from web_background import DEFAULTS, background, configure
-from web_background.executors import _child
+from web_background.executors import child
 
 REDIS = True  # run with ctx.redis_url and ctx.rq_command
 
@@ -99,11 +99,11 @@ def run(ctx):
         "process start, where the time goes (medians): the call -> the job's print %s (the fork server hands "
         "the job to a spare child it forked and prepared ahead of time), print -> visible %s: a young job's "
         "lines go out at once (line-buffered for its first %g s, then batched every FLUSH=%g s, "
-        "web_background/executors/_child.py), the collecting thread of the web process reads them into the "
+        "web_background/executors/child.py), the collecting thread of the web process reads them into the "
         "job's sink, which job.output flushes into the store; with print(..., flush=True) in the job "
         "(a'): visible %s, %.2fx plain RQ's %s" % (
             fmt_time(med("process executor", "printed")), gap("process executor", "printed", "visible"),
-            _child.LINE_BUFFERED, _child.FLUSH, fmt_time(f), f / b, fmt_time(b)))
+            child.LINE_BUFFERED, child.FLUSH, fmt_time(f), f / b, fmt_time(b)))
     return [Row("process-start", *ratio_row(
         "first line visible, process executor (memory store) vs plain RQ (medians)", a, b, "<=", 0.33))]
 

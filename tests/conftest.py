@@ -72,9 +72,9 @@ def store_kind(request, tmp_path):
 @pytest.fixture
 def url_of_store(store_kind, tmp_path, request):
     """The URL of the store this test runs against (for other processes to share)."""
-    from web_background.jobs import _runner
+    from web_background.jobs import get_runner
 
-    return _runner().settings["store"]
+    return get_runner().settings["store"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import dashboard_app
 from conftest import wait_for
 from web_background import StoreError, configure, threaddb
 from web_background.dashboard import PAGE_SIZE
-from web_background.jobs import _runner
+from web_background.jobs import get_runner
 
 app = dashboard_app.app
 SITE = "http://127.0.0.1:8080"  # the origin of these tests' requests (a loopback Host: a local request)
@@ -253,7 +253,7 @@ def _actions(running, failed):
 
 
 def _unchanged(running, failed):
-    assert running.status == "running" and not _runner().record(running.id)["cancel"]
+    assert running.status == "running" and not get_runner().record(running.id)["cancel"]
     assert sorted(threaddb) == sorted([running.id, failed.id])
 
 
@@ -374,7 +374,7 @@ def test_retry_keeps_the_owner_of_the_job():
     reply = json.loads(post("/mine/retry", {"id": failed.id}, headers=dict(as_user("ada"),
                                                                            Accept="application/json")).data)
     new_id = reply["retried_as"]
-    assert _runner().record(new_id)["owner"] == "ada"
+    assert get_runner().record(new_id)["owner"] == "ada"
     assert ids(listing("/mine/", headers=as_user("ada"))) == [new_id, failed.id]
     assert ids(listing("/mine/", headers=as_user("bob"))) == []
 
@@ -482,8 +482,8 @@ def test_a_store_that_is_down_answers_503(monkeypatch):
     def down(*args, **kwargs):
         raise StoreError("down for the test")
 
-    monkeypatch.setattr(_runner().store, "page", down)
-    monkeypatch.setattr(_runner().store, "expire", down)
+    monkeypatch.setattr(get_runner().store, "page", down)
+    monkeypatch.setattr(get_runner().store, "expire", down)
     for response in (request("/jobs/"), request("/jobs/?_format=json"), post("/jobs/purge")):
         assert response.status == "503 Service Unavailable"
         assert response.headers["Content-Type"] == "text/plain; charset=utf-8"

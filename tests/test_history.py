@@ -13,7 +13,7 @@ import web_background
 from conftest import wait_for
 from web_background import background, cli, configure, threaddb
 from web_background import maintenance
-from web_background.jobs import _runner
+from web_background.jobs import get_runner
 from web_background.stores import PRUNE_SLICE
 
 MAINTENANCE = "web_background-flusher"  # the maintenance thread's name
@@ -35,7 +35,7 @@ def waiting(gate):
 
 def finished_records(n, finished, name="report"):
     """``n`` finished jobs written straight into the store (as a long history would be)."""
-    store, base = _runner().store, time.time() - 100
+    store, base = get_runner().store, time.time() - 100
     for i in range(n):
         store.create({"id": "old%05d" % i, "status": "done", "name": name, "created": base + i * 1e-3,
                       "started": base, "finished": finished, "progress": None, "result": None, "error": None,
@@ -46,13 +46,13 @@ def no_reading_every_job(monkeypatch):
     def every_job(*args, **kwargs):
         raise AssertionError("read every job")
 
-    monkeypatch.setattr(_runner().store, "ids", every_job)
+    monkeypatch.setattr(get_runner().store, "ids", every_job)
 
 
 def cli_list(*extra):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert cli.main(["--store", _runner().settings["store"], "list"] + list(extra)) == 0
+        assert cli.main(["--store", get_runner().settings["store"], "list"] + list(extra)) == 0
     return [line.split()[0] for line in out.getvalue().splitlines()[1:]]
 
 
@@ -66,7 +66,7 @@ def test_the_dashboard_reads_one_page_through_the_page_query(monkeypatch):
 
 def test_the_cli_list_streams_every_job_newest_first_with_the_filters_in_the_store(monkeypatch):
     finished_records(1200, time.time())
-    _runner().store.update("old00007", status="failed")
+    get_runner().store.update("old00007", status="failed")
     no_reading_every_job(monkeypatch)
     listed = cli_list()
     assert listed == ["old%05d" % i for i in range(1199, -1, -1)]  # more than two batches
@@ -83,7 +83,7 @@ def test_threaddb_iterates_and_counts_through_the_page_query(monkeypatch):
 def test_start_never_prunes_the_maintenance_thread_does_a_slice_at_a_time(monkeypatch):
     configure(ttl=5)
     finished_records(PRUNE_SLICE * 2 + 10, time.time() - 60)  # all past ttl
-    store, calls = _runner().store, []
+    store, calls = get_runner().store, []
     prune = store.prune
 
     def recorded(*args, **kwargs):
@@ -105,13 +105,13 @@ def test_max_jobs_bounds_finished_jobs_only(gate):
     for i in range(4):  # one after another: the oldest finished go first
         done.append(quick(i))
         assert done[-1].wait(10)
-    wait_for(lambda: _runner().store.page(limit=0).counts["done"] == 2, timeout=10)
+    wait_for(lambda: get_runner().store.page(limit=0).counts["done"] == 2, timeout=10)
     assert set(threaddb) == {j.id for j in running} | {j.id for j in done[2:]}
     gate.set()
 
 
 def test_running_jobs_get_one_batched_heartbeat_a_second_and_no_per_job_write(monkeypatch, gate):
-    store, beats, writes = _runner().store, [], []
+    store, beats, writes = get_runner().store, [], []
     beat, update = store.beat, store.update
 
     def batched(ids, now):
@@ -135,7 +135,7 @@ def test_running_jobs_get_one_batched_heartbeat_a_second_and_no_per_job_write(mo
 
 
 def test_a_cancel_made_elsewhere_is_found_by_one_batched_check_per_tick(monkeypatch, gate):
-    store, checks, reads = _runner().store, [], []
+    store, checks, reads = get_runner().store, [], []
     cancel_requested, get = store.cancel_requested, store.get
 
     def batched(ids):
@@ -175,7 +175,7 @@ def test_the_maintenance_thread_sleeps_while_its_jobs_are_silent(monkeypatch, ga
 def test_output_after_a_silent_spell_is_in_the_store_within_a_check(gate):
     """Read from the store itself: a read through the job (``job.output``) flushes first."""
     line = threading.Event()
-    store = _runner().store
+    store = get_runner().store
 
     @background
     def later():

@@ -8,7 +8,7 @@ import web
 
 import web_background
 from web_background import Busy, Cancelled, Job, background, configure, progress, threaddb
-from web_background.jobs import _runner
+from web_background.jobs import get_runner
 
 from conftest import wait_for
 
@@ -280,11 +280,11 @@ def test_import_makes_web_background_and_web_backgrounder_available():
 
 
 def test_configure_rejects_bad_values_and_changes_nothing():
-    before = _runner()
+    before = get_runner()
     for bad in (dict(workers=0), dict(queue_limit=-1), dict(ttl=-1), dict(max_output=0), dict(store="nope://")):
         with pytest.raises(ValueError):
             configure(**bad)
-    assert _runner() is before
+    assert get_runner() is before
 
 
 def test_settings_can_come_from_the_environment(monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 import web
 
 from web_background import Busy, background, configure
-from web_background.jobs import _runner
+from web_background.jobs import get_runner
 
 import processjobs as jobs
 from conftest import wait_for
@@ -55,7 +55,7 @@ def test_web_ctx_and_input_in_a_process_job_are_the_plain_subset():
 
     app = web.application(("/start", "start"), {"start": start})
     job_id = app.request("/start?name=ada", env={"REMOTE_ADDR": "127.0.0.7"}).data.decode()
-    j = _runner().record(job_id) and web.storage(id=job_id)
+    j = get_runner().record(job_id) and web.storage(id=job_id)
     from web_background import threaddb
     job = threaddb[j.id]
     assert job.wait(15) and job.status == "done", job.error
@@ -66,7 +66,7 @@ def test_web_ctx_and_input_in_a_process_job_are_the_plain_subset():
 def test_arguments_that_do_not_pickle_raise_type_error_at_call_time():
     with pytest.raises(TypeError, match="must pickle"):
         jobs.returns(threading.Lock())
-    assert len(list(_runner().store.ids())) == 0  # nothing was created
+    assert len(list(get_runner().store.ids())) == 0  # nothing was created
 
 
 def test_a_nested_function_is_refused_at_call_time():

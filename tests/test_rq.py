@@ -10,8 +10,8 @@ import time
 import pytest
 
 from web_background import StoreError, background, configure, threaddb
-from web_background.jobs import _runner
-from web_background.runner import HEARTBEAT_TIMEOUT
+from web_background.jobs import get_runner
+from web_background.records import HEARTBEAT_TIMEOUT
 
 import rqjobs
 from conftest import needs, wait_for
@@ -143,7 +143,7 @@ def test_kill_9_of_the_worker_mid_job_ends_interrupted_with_its_output_kept(work
     job = rqjobs.numbered(2000, 0.02)
     wait_for(lambda: job.output.count("\n") >= 5)
     before = job.output
-    horse = int(_runner().store.get(job.id)["runner"].split("@")[0])
+    horse = int(get_runner().store.get(job.id)["runner"].split("@")[0])
     os.kill(horse, signal.SIGKILL)
     os.killpg(w.procs[0].pid, signal.SIGKILL)
     killed = time.monotonic()

@@ -26,7 +26,7 @@ from conftest import needs, wait_for
 from servers import ROOT, free_port
 from test_deploy import Proc, render, tool
 from web_background import StoreError, configure, threaddb
-from web_background.jobs import _runner
+from web_background.jobs import get_runner
 from web_background.stores.sqlite import SQLiteStore
 
 app = security_app.app
@@ -58,7 +58,7 @@ def sleeping_job():
 
 
 def still_running(job):
-    record = _runner().record(job.id)
+    record = get_runner().record(job.id)
     return record["status"] == "running" and not record.get("cancel")
 
 
@@ -155,7 +155,7 @@ def test_a_key_is_held_per_owner_and_another_owners_job_is_never_revealed():
     assert bob != alice and alice not in bob_response.headers["Location"]
     assert job_id_of(request("/mine", headers={"X-User": "alice"})) == alice  # her second click: her job
     assert job_id_of(request("/mine", headers={"X-User": "bob"})) == bob
-    assert _runner().record(bob)["owner"] == "bob"
+    assert get_runner().record(bob)["owner"] == "bob"
     security_app.held.set()
     assert threaddb[alice].wait(10) and threaddb[bob].wait(10)
 
@@ -189,7 +189,7 @@ def test_a_store_that_is_down_answers_a_fixed_503_and_logs_the_detail_redacted(c
 
 @pytest.mark.stores("sqlite")
 def test_a_sqlite_error_shows_no_path_to_the_visitor():
-    path = _runner().store.path
+    path = get_runner().store.path
     with sqlite3.connect(path) as conn:  # a record the store cannot read
         conn.execute("INSERT INTO jobs (id, status, created, record) VALUES ('broken', 'done', 0, 'not json')")
     response = request("/x?_t=broken")

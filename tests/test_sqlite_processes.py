@@ -10,8 +10,8 @@ import time
 import pytest
 
 from web_background import threaddb
-from web_background.jobs import _runner
-from web_background.runner import HEARTBEAT_TIMEOUT
+from web_background.jobs import get_runner
+from web_background.records import HEARTBEAT_TIMEOUT
 from servers import ROOT, Server, free_port, get, webpy_example
 from conftest import store_url, wait_for
 
@@ -78,8 +78,8 @@ def test_kill_9_of_the_worker_running_a_job_marks_it_interrupted_keeping_its_out
         holder.join(15)
         survivor = held["r"][1]["Location"]
         victim_id, survivor_id = victim.rsplit("_t=", 1)[1], survivor.rsplit("_t=", 1)[1]
-        victim_runner = _runner().store.get(victim_id)["runner"]
-        assert _runner().store.get(survivor_id)["runner"] != victim_runner
+        victim_runner = get_runner().store.get(victim_id)["runner"]
+        assert get_runner().store.get(survivor_id)["runner"] != victim_runner
         wait_for(lambda: poll(victim)["output"].count("\n") >= 5)
         before = poll(victim)["output"]
         os.kill(int(victim_runner.split("@")[0]), signal.SIGKILL)

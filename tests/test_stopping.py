@@ -10,7 +10,7 @@ import pytest
 import web
 
 from web_background import Cancelled, TimedOut, background, backgrounder, configure
-from web_background.jobs import _runner
+from web_background.jobs import get_runner
 
 import processjobs as jobs
 from conftest import wait_for
@@ -241,6 +241,6 @@ def test_while_a_cancel_is_pending_the_json_says_cancel_requested():
     assert "Cancelling" in app.request("/" + target).data.decode()
     release.set()
     job_id = target.split("_t=")[1].split("&")[0]
-    wait_for(lambda: _runner().record(job_id)["status"] == "cancelled", timeout=5)
+    wait_for(lambda: get_runner().record(job_id)["status"] == "cancelled", timeout=5)
     after = json.loads(app.request("/" + target + "&_format=json").data)
     assert after["cancel_requested"] is False

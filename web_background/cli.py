@@ -11,8 +11,8 @@ import sys
 import time
 from typing import List, Optional
 
-from .jobs import _runner, configure, retry
-from .runner import FLUSH_INTERVAL
+from .jobs import get_runner, configure, retry
+from .maintenance import FLUSH_INTERVAL
 from .stores import FINISHED, JobStatus, StoreError, redact
 
 
@@ -65,7 +65,7 @@ _LISTED = ("name", "progress")  # what list shows, besides id, status and create
 
 def _list(args: argparse.Namespace) -> int:
     """Newest first, streamed: the store filters and reads a batch of jobs at a time."""
-    runner = _runner()
+    runner = get_runner()
     out = sys.stdout
     out.write("%-24s %-11s %-19s %-30s %s\n" % ("ID", "STATUS", "CREATED", "NAME", "PROGRESS"))
     rows = runner.store.walk(args.status, args.name, ttl=runner.settings["ttl"], fields=_LISTED)
@@ -81,7 +81,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _record_or_fail(job_id: str) -> Optional[dict]:
-    record = _runner().record(job_id)
+    record = get_runner().record(job_id)
     if record is None:
         print("error: no such job: %s" % job_id, file=sys.stderr)
     return record
@@ -99,7 +99,7 @@ def _show(args: argparse.Namespace) -> int:
     print("%-9s %r" % ("result:", r.get("result")))
     if r.get("error"):
         print("error:\n" + r["error"].rstrip())
-    text, _, cut = _runner().store.read(args.id, 0) or ("", 0, 0)
+    text, _, cut = get_runner().store.read(args.id, 0) or ("", 0, 0)
     print("output (%d characters%s):" % (r["end"], ", %d cut" % cut if cut else ""))
     sys.stdout.write(text)
     return 0
@@ -115,15 +115,15 @@ def _retry(args: argparse.Namespace) -> int:
         return 1
     print("retried %s as %s" % (args.id, job.id), file=sys.stderr)
     print(job.id, flush=True)
-    record = _runner().record(job.id)
-    if record is not None and _runner().executor(record.get("executor")).local:
+    record = get_runner().record(job.id)
+    if record is not None and get_runner().executor(record.get("executor")).local:
         args.id = job.id
         return _tail(args)
     return 0
 
 
 def _tail(args: argparse.Namespace) -> int:
-    runner = _runner()
+    runner = get_runner()
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     offset = 0
     while True:
@@ -146,7 +146,7 @@ def _tail(args: argparse.Namespace) -> int:
 def _cancel(args: argparse.Namespace) -> int:
     if _record_or_fail(args.id) is None:
         return 1
-    if not _runner().cancel(args.id):
+    if not get_runner().cancel(args.id):
         print("job %s has already ended" % args.id, file=sys.stderr)
         return 1
     print("cancel requested for %s" % args.id)
@@ -154,7 +154,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    dropped = _runner().store.expire(ttl=0, max_jobs=sys.maxsize)
+    dropped = get_runner().store.expire(ttl=0, max_jobs=sys.maxsize)
     print("dropped %d finished jobs" % dropped)
     return 0
 

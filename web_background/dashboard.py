@@ -37,7 +37,7 @@ from .dashboard_page import (
 )
 from .i18n import gettext as _
 from .job_page import csp, status_name
-from .jobs import Busy, _runner, page_setting
+from .jobs import Busy, get_runner, page_setting
 from .stores import FINISHED, Page, StoreError, count_statuses
 from .terminal import render
 
@@ -147,7 +147,7 @@ def _is_local(env: Dict[str, Any]) -> bool:
 
 def _last_line(record: Dict[str, Any]) -> str:
     """The last non-empty line of the job's output (escape sequences dropped)."""
-    got = _runner().store.read(record["id"], max(0, (record.get("end") or 0) - TAIL))
+    got = get_runner().store.read(record["id"], max(0, (record.get("end") or 0) - TAIL))
     if not got:
         return ""
     lines = [line for line in render(got[0], 50).text().splitlines() if line.strip()]
@@ -196,7 +196,7 @@ class _Board:
 
     def _record(self, job_id: Optional[str]) -> Dict[str, Any]:
         """The record of a job this requester may act on; 404 for anything else."""
-        record = _runner().record(job_id) if job_id and responses.JOB_ID.match(job_id) else None
+        record = get_runner().record(job_id) if job_id and responses.JOB_ID.match(job_id) else None
         if record is None or not self._mine(record, self._identity()):
             raise _no_such_job()
         return record
@@ -207,7 +207,7 @@ class _Board:
         """The list as JSON gives it: a page of rows, counts per status, the pages
         (one page query: what the store holds costs nothing here)."""
         status, name, page = _filters(query)
-        runner, identity, now = _runner(), self._identity(), time.time()
+        runner, identity, now = get_runner(), self._identity(), time.time()
         if self.owner is not None and identity is None:  # nobody's jobs
             found = Page([], count_statuses(()), 0)
         else:
@@ -307,7 +307,7 @@ class _Board:
 
     def cancel(self) -> str:
         record = self._posted_id()
-        cancelled = _runner().cancel(record["id"])
+        cancelled = get_runner().cancel(record["id"])
         if _wants_json():
             return _json({"id": record["id"], "cancelled": cancelled})
         raise self._back()
@@ -329,7 +329,7 @@ class _Board:
 
     def purge(self) -> str:
         responses.check_same_origin()
-        runner = _runner()
+        runner = get_runner()
         if self.owner is None:
             dropped = runner.store.expire(ttl=0, max_jobs=sys.maxsize)
         else:

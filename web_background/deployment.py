@@ -147,9 +147,9 @@ def _uwsgi_harakiri_cuts_streams() -> Optional[str]:
         return None
     if harakiri <= 0:
         return None
-    from .jobs import _runner
+    from .jobs import get_runner
 
-    stream_seconds = _runner().settings["stream_seconds"]
+    stream_seconds = get_runner().settings["stream_seconds"]
     if stream_seconds < harakiri:
         return None
     return (

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from . import executors, i18n
-from .runner import Busy, _Runner  # noqa: F401  (Busy: a public name, from here)
+from .runner import Busy, Runner  # noqa: F401  (Busy: a public name, from here)
 from .running import report_progress
 from .stores import FINISHED, JobStatus
 
@@ -65,14 +65,14 @@ def _setting_of(raw: str, default: Any) -> Any:
 class Job:
     """A handle on one job, by id; every attribute reads the current state."""
 
-    __slots__ = ("id", "_runner")
+    __slots__ = ("id", "get_runner")
 
-    def __init__(self, job_id: str, runner: "_Runner") -> None:
+    def __init__(self, job_id: str, runner: "Runner") -> None:
         self.id = job_id
-        self._runner = runner
+        self.get_runner = runner
 
     def _get(self, field: str) -> Any:
-        record = self._runner.record(self.id)
+        record = self.get_runner.record(self.id)
         if record is None:
             raise LookupError("job %s is no longer retained" % self.id)
         return record.get(field)
@@ -84,7 +84,7 @@ class Job:
     @property
     def output(self) -> str:
         """Everything retained that the job wrote (a cut is marked at the start)."""
-        got = self._runner.read(self.id, 0)
+        got = self.get_runner.read(self.id, 0)
         if got is None:
             raise LookupError("job %s is no longer retained" % self.id)
         return cut_marker(got[2]) + got[0]
@@ -128,11 +128,11 @@ class Job:
 
     def cancel(self) -> bool:
         """Ask the job to stop; False when it has already ended (or is unknown)."""
-        return self._runner.cancel(self.id)
+        return self.get_runner.cancel(self.id)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Block until the job has ended; False if ``timeout`` passed first."""
-        return self._runner.wait(self.id, timeout)
+        return self.get_runner.wait(self.id, timeout)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Job) and other.id == self.id
@@ -141,7 +141,7 @@ class Job:
         return hash(self.id)
 
     def __repr__(self) -> str:
-        record = self._runner.record(self.id)
+        record = self.get_runner.record(self.id)
         return "<Job %s %s>" % (self.id, record["status"] if record else "expired")
 
 
@@ -155,19 +155,19 @@ class _ThreadDB(Mapping):
     """A read-only view of retained jobs: job id -> Job."""
 
     def __getitem__(self, job_id: str) -> Job:
-        runner = _runner()
+        runner = get_runner()
         if not isinstance(job_id, str) or runner.record(job_id) is None:
             raise KeyError(job_id)
         return Job(job_id, runner)
 
     def __iter__(self) -> Iterator[str]:
         """Ids newest first, read from the store a batch at a time (its page query)."""
-        runner = _runner()
+        runner = get_runner()
         runner.expire()
         return (r["id"] for r in runner.store.walk(ttl=runner.settings["ttl"]))
 
     def __len__(self) -> int:
-        runner = _runner()
+        runner = get_runner()
         runner.expire()
         return runner.store.page(limit=0).matching or 0
 
@@ -181,13 +181,13 @@ _state: Dict[str, Any] = {"settings": _from_environment(DEFAULTS), "runner": Non
 _state_lock = threading.Lock()
 
 
-def _runner() -> _Runner:
+def get_runner() -> Runner:
     runner = _state["runner"]
     if runner is None:
         with _state_lock:
             runner = _state["runner"]
             if runner is None:
-                runner = _state["runner"] = _Runner(_state["settings"])
+                runner = _state["runner"] = Runner(_state["settings"])
     return runner
 
 
@@ -268,7 +268,7 @@ def configure(
         i18n.fix(None if language == "auto" else language)
     if _state["runner"] is not None and new == _state["settings"]:
         return  # the same settings again (web.py's debug reloader re-running the app module): keep the jobs
-    runner = _Runner(new)  # opens the store: a bad URL fails here, nothing changed
+    runner = Runner(new)  # opens the store: a bad URL fails here, nothing changed
     with _state_lock:
         old, _state["runner"], _state["settings"] = _state["runner"], runner, new
     if old is not None:
@@ -298,7 +298,7 @@ def retry(job_id: str) -> Job:
     Raises ``LookupError`` for a job no longer retained, ``ValueError`` for one
     still queued or running or whose call cannot be made again.
     """
-    runner = _runner()
+    runner = get_runner()
     record = runner.record(job_id)
     if record is None:
         raise LookupError("job %s is no longer retained" % job_id)

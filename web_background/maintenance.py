@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Set
 
 from . import output
 from .capture import Cancelled, TimedOut
-from .running import _Running
+from .running import Running
 from .stores import PRUNE_SLICE, JobStatus
 
 if TYPE_CHECKING:
-    from .runner import _Runner
+    from .runner import Runner
 
 log = logging.getLogger("web_background")
 FLUSH_INTERVAL = 0.1  # seconds between batched writes of a job's output to the store
@@ -22,7 +22,7 @@ IDLE = 0.25  # the longest the thread sleeps (no job, or nothing due)
 PRUNE_INTERVAL = 1.0  # seconds between passes over old jobs (a pass: slices back to back)
 
 
-def maintain(runner: "_Runner") -> None:
+def maintain(runner: "Runner") -> None:
     """Write output out (batched every FLUSH_INTERVAL; a quiet job's next
     output at the next check), pick up cancels made elsewhere (one batched
     read a FLUSH_INTERVAL), stop jobs at their deadline and force those that do
@@ -52,7 +52,7 @@ def maintain(runner: "_Runner") -> None:
                 if now - running.flushed >= FLUSH_INTERVAL and _has_news(running):
                     runner.flush(running)
                 _watch(runner, running, now, running.id in asked)
-            except Exception as e:  # kept in memory (see _Runner.flush); tried again next time
+            except Exception as e:  # kept in memory (see Runner.flush); tried again next time
                 output.trouble(running, e)
         if beat:
             heartbeat(runner)
@@ -61,13 +61,13 @@ def maintain(runner: "_Runner") -> None:
             more = prune_slice(runner)
 
 
-def _has_news(running: _Running) -> bool:
+def _has_news(running: Running) -> bool:
     """The job has output or progress the store does not have yet (a silent job costs no flush)."""
     return (running.sink.has_output() or running.progress is not None
             or bool(running.pending or running.skipped or running.cuts))
 
 
-def _pause(runner: "_Runner", now: float, last_check: float, last_beat: float) -> float:
+def _pause(runner: "Runner", now: float, last_check: float, last_beat: float) -> float:
     """How long the thread may sleep: until the next check, heartbeat, flush
     of pending output, deadline, attempt or force is due (at most IDLE)."""
     if not runner._local:
@@ -89,7 +89,7 @@ def _pause(runner: "_Runner", now: float, last_check: float, last_beat: float) -
     return min(IDLE, max(TICK, due - now))
 
 
-def heartbeat(runner: "_Runner") -> None:
+def heartbeat(runner: "Runner") -> None:
     """Mark every job of this process alive: one batched write to the store."""
     ids = [r.id for r in list(runner._local.values()) if r.final is None]
     if not ids:
@@ -100,7 +100,7 @@ def heartbeat(runner: "_Runner") -> None:
         log.error("could not mark %d jobs alive yet: %s", len(ids), e)
 
 
-def cancel_check(runner: "_Runner") -> Set[str]:
+def cancel_check(runner: "Runner") -> Set[str]:
     """Which started jobs of this process were asked to stop elsewhere: one batched read."""
     ids = [r.id for r in list(runner._local.values()) if r.started and r.stopping is None and r.final is None]
     if not ids:
@@ -112,7 +112,7 @@ def cancel_check(runner: "_Runner") -> Set[str]:
         return set()
 
 
-def prune_slice(runner: "_Runner") -> bool:
+def prune_slice(runner: "Runner") -> bool:
     """Drop one bounded slice of old jobs; True when there may be more."""
     try:
         return runner.prune() >= PRUNE_SLICE
@@ -121,7 +121,7 @@ def prune_slice(runner: "_Runner") -> bool:
         return False
 
 
-def _watch(runner: "_Runner", running: _Running, now: float, cancelled: bool) -> None:
+def _watch(runner: "Runner", running: Running, now: float, cancelled: bool) -> None:
     """Stop a started job when it is cancelled elsewhere or reaches its deadline;
     force one that was asked to stop ``cancel_grace`` ago."""
     if not running.started:

@@ -2,18 +2,18 @@
 maintenance thread call these): what the store refuses waits in memory, at most
 ``max_output`` of it, and is written once the store is back; what comes faster
 than the store takes is cut to ``max_output`` here, counted as cut, as the
-store would cut it.  Knows only the ``Store`` interface and ``_Running``."""
+store would cut it.  Knows only the ``Store`` interface and ``Running``."""
 
 import logging
 import time
 
-from .running import _Running
+from .running import Running
 from .stores import Store
 
 log = logging.getLogger("web_background")
 
 
-def flush(store: Store, running: _Running) -> None:
+def flush(store: Store, running: Running) -> None:
     """Move what the job wrote since the last flush into the store (what the
     store refuses stays in ``running.pending``, at most ``max_output`` of it)."""
     with running.flush_lock:
@@ -35,7 +35,7 @@ def flush(store: Store, running: _Running) -> None:
             log.warning("job %s: the store takes its output again", running.id)
 
 
-def trim(store: Store, running: _Running) -> None:
+def trim(store: Store, running: Running) -> None:
     """Keep at most ``max_output`` of what the job wrote and the store has not
     taken yet, counting the rest as cut: a fast writer's output in memory stays bounded."""
     with running.flush_lock:
@@ -45,7 +45,7 @@ def trim(store: Store, running: _Running) -> None:
         running.pending, running.skipped = text[over:], running.skipped + over
 
 
-def _count_cuts(running: _Running) -> None:
+def _count_cuts(running: Running) -> None:
     """Output a job's only writer cut (``running.cuts``, see ``processes``) came
     after ``pending`` and before what the sink holds now: ``pending`` is past
     ``max_output`` too."""
@@ -56,7 +56,7 @@ def _count_cuts(running: _Running) -> None:
         running.pending, running.skipped = "", running.skipped + len(running.pending) + cut
 
 
-def trouble(running: _Running, e: Exception) -> None:
+def trouble(running: Running, e: Exception) -> None:
     """Log that the store refused a write for this job, once until it takes one again."""
     if not running.store_failing:
         running.store_failing = True

@@ -19,7 +19,7 @@ import web
 
 from . import job_page
 from .i18n import gettext as _
-from .jobs import Job, _runner, cut_marker, page_setting
+from .jobs import Job, get_runner, cut_marker, page_setting
 from .stores import FINISHED, StoreError, redact
 
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
@@ -158,7 +158,7 @@ def _filename(record: Dict[str, Any]) -> str:
 def _job(job_id: Optional[str], owner: Optional[str]) -> Dict[str, Any]:
     """The record of a job this requester may see; 404 for anything else."""
     try:
-        record = _runner().record(job_id) if job_id and JOB_ID.match(job_id) else None
+        record = get_runner().record(job_id) if job_id and JOB_ID.match(job_id) else None
     except StoreError as e:
         raise store_unavailable(e)
     if record is None or not _owned_by(record, owner):
@@ -194,7 +194,7 @@ def serve(query: Query, owner: Optional[str], layout: Optional[job_page.Layout] 
     if fmt in ("stream", "events"):
         return _stream(record["id"], offset, events=fmt == "events")
     try:
-        got = _runner().store.read(record["id"], 0 if fmt == "html" else offset)
+        got = get_runner().store.read(record["id"], 0 if fmt == "html" else offset)
     except StoreError as e:
         raise store_unavailable(e)
     if got is None:
@@ -244,7 +244,7 @@ def _take_stream_slot(multithread: bool) -> bool:
     if not multithread:
         return False
     with _streams_lock:
-        if _streams["active"] >= _runner().settings["max_streams"]:
+        if _streams["active"] >= get_runner().settings["max_streams"]:
             return False
         _streams["active"] += 1
         return True
@@ -270,7 +270,7 @@ def _sse(event: str, offset: int, data: Dict[str, Any]) -> bytes:
 
 
 def _stream_body(job_id: str, offset: int, events: bool, multithread: bool) -> Iterator[bytes]:
-    runner = _runner()
+    runner = get_runner()
     held = _take_stream_slot(multithread)
     deadline = time.monotonic() + (runner.settings["stream_seconds"] if held else 0)
     last_state: Optional[Tuple[Any, ...]] = None
@@ -318,7 +318,7 @@ def cancel(query: Query, owner: Optional[str]) -> str:
     check_same_origin()
     record = _job(_one(query, "_t"), owner)
     try:
-        cancelled = _runner().cancel(record["id"])
+        cancelled = get_runner().cancel(record["id"])
     except StoreError as e:
         raise store_unavailable(e)
     if _accepts("application/json") or _one(query, "_format") == "json":
@@ -339,8 +339,8 @@ def live(job: Union[Job, str], url: Optional[str] = None, owner: Optional[Callab
     the viewer); for anyone else, and for a job not retained, the fragment is empty."""
     job_id = job.id if isinstance(job, Job) else job
     try:
-        record = _runner().record(job_id) if isinstance(job_id, str) and JOB_ID.match(job_id) else None
-        got = _runner().store.read(job_id, 0) if record is not None else None
+        record = get_runner().record(job_id) if isinstance(job_id, str) and JOB_ID.match(job_id) else None
+        got = get_runner().store.read(job_id, 0) if record is not None else None
     except StoreError:
         return ""
     viewer = owner() if owner is not None else None

@@ -1,6 +1,7 @@
 """Running jobs: start one on its executor, run its body, stop it when asked
-or at its deadline, batch its output into the store, and the per-process
-maintenance thread that keeps all that moving.  Executors are reached only
+or at its deadline, batch its output into the store, and start the per-process
+maintenance thread that keeps all that moving (``maintenance``); what a job is
+now, as any process reads it, is ``records``.  Executors are reached only
 through the seam in ``executors``; nothing here knows about HTTP."""
 
 import logging
@@ -13,13 +14,12 @@ from typing import Any, Callable, Dict, Optional, Tuple, Type
 from . import capture, executors, output, shutdown
 from .capture import Cancelled, Sink, TimedOut
 from .executors import Executor
-from .maintenance import FLUSH_INTERVAL, HEARTBEAT_INTERVAL, TICK, maintain  # noqa: F401
-from .running import _process_name, _Running, outcome, timed_out_error
+from .maintenance import TICK, maintain
+from .records import Records
+from .running import process_name, Running, outcome, timed_out_error
 from .stores import FINISHED, JobStatus, Store, StoreError, open_store
 
 log = logging.getLogger("web_background")
-
-HEARTBEAT_TIMEOUT = 5.0  # a queued or running job without a mark for this long is interrupted
 
 
 class Busy(Exception):
@@ -44,15 +44,16 @@ def new_job_id() -> str:
             return job_id
 
 
-class _Runner:
-    """Starts jobs on their executor, runs their body, batches their output."""
+class Runner(Records):
+    """Starts jobs on their executor, runs their body, batches their output;
+    reads jobs as ``Records`` does."""
 
     def __init__(self, settings: Dict[str, Any]) -> None:
         self.settings = settings
         self.store: Store = open_store(settings["store"], settings["max_output"], settings["ttl"])
         self._executors: Dict[str, Executor] = {}
         self._executors_lock = threading.Lock()
-        self._local: Dict[str, _Running] = {}  # jobs this process runs or watches over
+        self._local: Dict[str, Running] = {}  # jobs this process runs or watches over
         self._pid = 0
         self._closed = threading.Event()
         self._wake = threading.Event()  # a new job: the maintenance thread's pace changes
@@ -112,7 +113,7 @@ class _Runner:
         record["tty"] = size
         if not ex.local:
             record["heartbeat"] = None  # nobody here runs it while it waits on its queue
-        running = _Running(job_id, sink if sink is not None else Sink(), ex, timeout)
+        running = Running(job_id, sink if sink is not None else Sink(), ex, timeout)
         running.call, running.attempts, running.retry_delay, running.backoff = call, retries + 1, retry_delay, backoff
         running.tty = size
         self.store.create(record)
@@ -148,7 +149,7 @@ class _Runner:
             "result": None,
             "error": None,
             "cancel": False,
-            "runner": _process_name(),
+            "runner": process_name(),
             "heartbeat": now,
         }
         record.update(fields)
@@ -159,7 +160,7 @@ class _Runner:
         """Run a job whose record exists, in the calling thread (an RQ work-horse)."""
         self._ensure_process()
         record = self.store.get(job_id) or {}
-        running = self._local[job_id] = self._adopt(_Running(job_id, Sink(), executor, record.get("timeout")))
+        running = self._local[job_id] = self._adopt(Running(job_id, Sink(), executor, record.get("timeout")))
         running.attempts = record.get("attempts") or 1
         running.tty = record.get("tty")
         running.retry_delay, running.backoff = record.get("retry_delay") or 0.0, record.get("backoff") or 1.0
@@ -172,7 +173,7 @@ class _Runner:
                 self.run(running, func, args, kwargs, ctx)
         return running.final["result"] if running.final else None
 
-    def begin(self, running: _Running, record: Optional[Dict[str, Any]] = None) -> bool:
+    def begin(self, running: Running, record: Optional[Dict[str, Any]] = None) -> bool:
         """Mark a job running; False (and the job ended as cancelled) when it was
         cancelled or stopped before it could start."""
         if running.final is not None:
@@ -190,14 +191,14 @@ class _Runner:
         now = time.time()
         try:
             self.store.update(running.id, status=JobStatus.RUNNING.value, started=now, heartbeat=now,
-                              runner=_process_name())
+                              runner=process_name())
         except StoreError as e:  # its end says how it went, once the store is back
             output.trouble(running, e)
         if running.timeout:
             running.deadline = time.monotonic() + running.timeout
         return True
 
-    def run(self, running: _Running, func: Callable[..., Any], args: Any, kwargs: Any,
+    def run(self, running: Running, func: Callable[..., Any], args: Any, kwargs: Any,
             ctx: Optional[Dict[str, Any]] = None, record: Optional[Dict[str, Any]] = None) -> None:
         """Run a job's body in the calling thread, its output captured
         (``record``: the job's record, when the caller has just read it)."""
@@ -225,7 +226,7 @@ class _Runner:
             log.error("job %s (%s) failed:\n%s", running.id, getattr(func, "__qualname__", func), error)
         self.finish(running, status, result, error)
 
-    def _disarm(self, running: _Running) -> None:
+    def _disarm(self, running: Running) -> None:
         """The body has returned: no stop may reach this thread any more."""
         late: Optional[BaseException] = None
         while True:
@@ -240,7 +241,7 @@ class _Runner:
         if late is not None:
             raise late
 
-    def finish(self, running: _Running, status: JobStatus, result: Any = None, error: Optional[str] = None) -> None:
+    def finish(self, running: Running, status: JobStatus, result: Any = None, error: Optional[str] = None) -> None:
         """Record a job's end (once: a job recorded as stopped ignores what its body says later).
         A job asked to stop ends stopped even when its body caught the stop and
         returned: ``cancelled`` (its result kept), or ``failed`` when it timed out."""
@@ -268,7 +269,7 @@ class _Runner:
         except Exception as e:  # the maintenance thread retries until the store takes it
             output.trouble(running, e)
 
-    def _retry(self, running: _Running, error: Optional[str]) -> None:
+    def _retry(self, running: Running, error: Optional[str]) -> None:
         """An attempt failed and attempts are left: the job waits ``queued`` for the next."""
         delay = running.next_attempt()
         log.warning("job %s: attempt %d of %d failed; the next starts in %g s",
@@ -283,7 +284,7 @@ class _Runner:
         running.retry_at = time.monotonic() + delay
         self._wake.set()
 
-    def _write_end(self, running: _Running) -> None:
+    def _write_end(self, running: Running) -> None:
         assert running.final is not None
         self.flush(running)
         self.store.update(running.id, **running.final)
@@ -292,14 +293,14 @@ class _Runner:
 
     # -- stopping ----------------------------------------------------------
 
-    def finish_stopped(self, running: _Running) -> None:
+    def finish_stopped(self, running: Running) -> None:
         """Record the end of a job stopped by force: cancelled, or failed when it timed out."""
         if running.stopping is TimedOut:
             self.finish(running, JobStatus.FAILED, error=timed_out_error(running.timeout))
         else:
             self.finish(running, JobStatus.CANCELLED)
 
-    def _stop(self, running: _Running, reason: Type[Cancelled]) -> None:
+    def _stop(self, running: Running, reason: Type[Cancelled]) -> None:
         """Ask a job of this process to stop: at once if it has not started yet,
         else by raising ``reason`` in it; ``cancel_grace`` later by force."""
         with running.lock:
@@ -329,11 +330,11 @@ class _Runner:
 
     # -- output and progress ----------------------------------------------
 
-    def _adopt(self, running: _Running) -> _Running:
+    def _adopt(self, running: Running) -> Running:
         running.sink.on_first_write = lambda: self.try_flush(running)  # the first line at once
         return running
 
-    def try_flush(self, running: _Running) -> None:
+    def try_flush(self, running: Running) -> None:
         """Flush from the job's own thread (its first line, its ``flush()``): store
         trouble never reaches the job; its output waits in memory, retried."""
         try:
@@ -342,95 +343,14 @@ class _Runner:
             output.trouble(running, e)
             self._wake.set()
 
-    def flush(self, running: _Running) -> None:
+    def flush(self, running: Running) -> None:
         """Move what the job wrote since the last flush into the store (see ``output``)."""
         output.flush(self.store, running)
 
     def flush_sink(self, job_id: str, sink: Sink) -> None:
         """Flush a sink whose job may have ended (a handler printing late)."""
         running = self._local.get(job_id)
-        self.flush(running if running is not None else _Running(job_id, sink, self.executor()))
-
-    # -- reading ----------------------------------------------------------
-
-    def record(self, job_id: str) -> Optional[Dict[str, Any]]:
-        """The job's record, with this process's unflushed output and progress
-        flushed first; None when unknown or past its ``ttl``."""
-        running = self._local.get(job_id)
-        if running is not None:
-            try:
-                self.flush(running)
-            except StoreError as e:  # a store that cannot write may still read: answer what it has
-                output.trouble(running, e)
-        record = self.store.get(job_id)
-        if record is None or self._expired(record):
-            return None
-        if running is not None or record["status"] in FINISHED:
-            return record
-        ended: Optional[Tuple[str, Optional[str]]] = None
-        if self._abandoned(record):
-            ended = JobStatus.INTERRUPTED.value, "the process running this job (%s) stopped" % record.get("runner")
-        elif self._queued_elsewhere(record):
-            ended = self.executor(record.get("executor")).ended(record)
-        if ended is not None:
-            self.store.update(job_id, status=ended[0], error=ended[1], finished=time.time())
-            record = self.store.get(job_id)
-        return record
-
-    def _queued_elsewhere(self, record: Dict[str, Any]) -> bool:
-        """A job waiting on a queue that no process of ours runs (RQ's)."""
-        return record["status"] == JobStatus.QUEUED.value and not self.executor(record.get("executor")).local
-
-    def _abandoned(self, record: Dict[str, Any]) -> bool:
-        beat = record.get("heartbeat")
-        return (
-            record["status"] not in FINISHED
-            and beat is not None
-            and beat + HEARTBEAT_TIMEOUT < time.time()
-        )
-
-    def _expired(self, record: Dict[str, Any]) -> bool:
-        finished = record.get("finished")
-        return (
-            record["status"] in FINISHED
-            and finished is not None
-            and finished + self.settings["ttl"] <= time.time()
-        )
-
-    def read(self, job_id: str, offset: int = 0) -> Optional[Tuple[str, int, int]]:
-        if self.record(job_id) is None:
-            return None
-        return self.store.read(job_id, offset)
-
-    def wait(self, job_id: str, timeout: Optional[float]) -> bool:
-        running = self._local.get(job_id)
-        if running is not None:
-            return running.done.wait(timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.01
-        while True:
-            record = self.record(job_id)
-            if record is None or record["status"] in FINISHED:
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.2)
-
-    def prune(self) -> int:
-        """Drop one bounded slice of jobs past ``ttl`` or ``max_jobs`` (the
-        maintenance thread's); 0 when another pass is under way."""
-        if not self._prune_lock.acquire(blocking=False):
-            return 0
-        try:
-            return self.store.prune(self.settings["ttl"], self.settings["max_jobs"], time.time())
-        finally:
-            self._prune_lock.release()
-
-    def expire(self) -> int:
-        """Drop every job past ``ttl`` or ``max_jobs`` now, slice after slice."""
-        with self._prune_lock:
-            return self.store.expire(self.settings["ttl"], self.settings["max_jobs"], time.time())
+        self.flush(running if running is not None else Running(job_id, sink, self.executor()))
 
     # -- the per-process maintenance thread --------------------------------
 

@@ -1,5 +1,5 @@
 """A job in progress, as the process that runs or watches over it sees it
-(``_Running``), which job the calling thread or process runs, and how a
+(``Running``), which job the calling thread or process runs, and how a
 job's body ended (``outcome``)."""
 
 import os
@@ -33,7 +33,7 @@ def outcome(exc: Optional[BaseException], timeout: Optional[float]) -> Tuple[Job
     return JobStatus.FAILED, traceback.format_exc()  # SystemExit too: nothing a job does stops the server
 
 
-class _Running:
+class Running:
     """What this process knows of a job it runs or watches over."""
 
     __slots__ = ("id", "sink", "executor", "timeout", "done", "started", "progress", "flush_lock", "pending",
@@ -84,11 +84,11 @@ class _Running:
         self.progress = {"done": done, "total": total, "message": message}
 
 
-# In a job's own process (see executors/_child.py): where progress() reports to.
+# In a job's own process (see executors/child.py): where progress() reports to.
 _process_job: Dict[str, Callable[[float, Optional[float], Optional[str]], None]] = {}
 
 
-def _current() -> Optional[_Running]:
+def _current() -> Optional[Running]:
     """The job the calling thread runs, or a thread it started runs (see ``capture.route``)."""
     return capture.current_job()
 
@@ -109,6 +109,6 @@ def report_progress(done: float, total: Optional[float], message: Optional[str])
         raise RuntimeError("progress() is only meaningful inside a @background job")
 
 
-def _process_name() -> str:
+def process_name() -> str:
     """Which process runs a job: ``pid@host`` (the CLI shows it; tests kill by it)."""
     return "%d@%s" % (os.getpid(), socket.gethostname())

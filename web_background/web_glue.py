@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode
 import web
 
 from . import capture, deployment, executors, jobs, responses, runner
-from .jobs import Busy, Job, _runner, check_executor, check_timeout, check_tty, threaddb
+from .jobs import Busy, Job, get_runner, check_executor, check_timeout, check_tty, threaddb
 from .stores import StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,7 +145,7 @@ def background(func: Optional[F] = None, *, executor: Optional[str] = None, queu
         deployment.check_server(web.ctx.get("env"))  # a setup that cannot run jobs says so (0.4 µs)
         state: Optional[_RequestState] = getattr(_request, "state", None)
         first = state if state is not None and state.job is None else None
-        jobs_runner = _runner()
+        jobs_runner = get_runner()
         ctx = _plain_ctx() if jobs_runner.executor(executor).plain_context else _snapshot_ctx()
         job_key = key(*args, **kwargs) if callable(key) else key
         if job_key is not None and not isinstance(job_key, str):
@@ -236,7 +236,7 @@ class _Handler:
             _request.state = None
             capture.unroute()
             if state.job is not None and state.new:
-                _runner().flush_sink(state.job.id, state.sink)
+                get_runner().flush_sink(state.job.id, state.sink)
         if state.job is not None:
             raise responses.see_this_page(_t=state.job.id)
         return result

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from web_background import Thread, background
-from web_background.runner import HEARTBEAT_TIMEOUT
+from web_background.records import HEARTBEAT_TIMEOUT
 
 import apps
 from conftest import needs, wait_for

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, assume, currently_in_test_context, ev
 from hypothesis import strategies as st
 
 from web_background import background
-from web_background.jobs import _runner
+from web_background.jobs import get_runner
 
 import apps
 from conftest import wait_for
@@ -432,7 +432,7 @@ def test_cancel_posts_with_hostile_ids_and_actions_never_cancel_another_job(jobs
             assert json.loads(response.data) == {"id": job_id, "cancelled": False}
     else:
         assert code in (200, 400, 404), (query, response.status)
-    record = _runner().store.get(running.id)
+    record = get_runner().store.get(running.id)
     assert record["status"] == "running" and not record.get("cancel"), (method, query, headers)
 
 
@@ -441,4 +441,4 @@ def test_the_exact_cancel_post_still_cancels_the_running_job(jobs, running):
     code, response = call(jobs, "/?_t=%s&_action=cancel" % running.id, method="POST",
                           headers={"Accept": "application/json"})
     assert code == 200 and json.loads(response.data) == {"id": running.id, "cancelled": True}
-    assert _runner().store.get(running.id).get("cancel")
+    assert get_runner().store.get(running.id).get("cancel")

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from web_background.executors import _forkserver, processes
+from web_background.executors import forkserver, processes
 
 import faultjobs
 from conftest import wait_for
@@ -48,10 +48,10 @@ def channels(pid):
 @pytest.fixture
 def fork_server():
     """Running process jobs' fork server; killed at the end (it may be stopped)."""
-    yield lambda: _forkserver._server["server"]
-    server = _forkserver._server.get("server")
+    yield lambda: forkserver._server["server"]
+    server = forkserver._server.get("server")
     if server is not None:
-        _forkserver.replace_fork_server(server)
+        forkserver.replace_fork_server(server)
 
 
 def test_a_job_process_holds_no_other_jobs_channel(tmp_path, fork_server):
@@ -93,12 +93,12 @@ def test_no_job_process_outlives_its_web_process_killed_with_minus_9(tmp_path, f
         sys.path[:0] = [%r, %r]
         import faultjobs
         from web_background import configure
-        from web_background.executors import _forkserver
+        from web_background.executors import forkserver
         configure(store="memory://")
         job = faultjobs.waits_for(%r)
         while not job.output.startswith("pid "):
             time.sleep(0.01)
-        print(job.output.split()[1], _forkserver._server["server"].process.pid, flush=True)
+        print(job.output.split()[1], forkserver._server["server"].process.pid, flush=True)
         time.sleep(60)
     """ % (ROOT, os.path.join(ROOT, "tests"), str(tmp_path / "never")))
     web = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -182,12 +182,12 @@ def test_a_process_job_that_catches_its_cancel_ends_cancelled_with_its_result(tm
 
 def test_what_a_fast_printer_holds_in_the_web_process_stays_within_about_twice_max_output():
     from web_background import configure
-    from web_background.jobs import _runner
+    from web_background.jobs import get_runner
 
     configure(max_output=100_000)
     job = faultjobs.prints_megabytes(50)
-    wait_for(lambda: job.id in _runner()._local)
-    running, held = _runner()._local[job.id], [0]
+    wait_for(lambda: job.id in get_runner()._local)
+    running, held = get_runner()._local[job.id], [0]
     while not running.done.is_set():  # bounded by the job's own end (50 MB: seconds)
         held[0] = max(held[0], running.sink.size() + len(running.pending))
     assert job.wait(30) and job.status == "done", job.error

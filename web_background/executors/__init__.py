@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tupl
 from ..capture import Cancelled, TimedOut
 
 if TYPE_CHECKING:
-    from ..runner import _Runner, _Running
+    from ..running import Running
+    from ..runner import Runner
 
 NAMES = ("threads", "processes", "rq")
-_job_modules: Set[str] = set()  # modules that define @background functions (a process pool preloads them)
+job_modules: Set[str] = set()  # modules that define @background functions (a process pool preloads them)
 
 
 class Executor:
     """Starts jobs, stops them, and says what became of a job whose runner vanished.
 
     ``local``: this process runs the job's body or collects its output and end
-    (the runner then keeps a ``_Running`` for it, flushes its output, watches its
+    (the runner then keeps a ``Running`` for it, flushes its output, watches its
     deadline and cancel flag).  ``plain_context``: the job gets the plain,
     picklable subset of ``web.ctx`` instead of a full copy.
     """
@@ -35,7 +36,7 @@ class Executor:
     local = True
     plain_context = False
 
-    def __init__(self, runner: "_Runner") -> None:
+    def __init__(self, runner: "Runner") -> None:
         self.runner = runner
 
     def prepare(self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
@@ -44,22 +45,22 @@ class Executor:
         there) and return what ``start`` needs."""
         return func, args, kwargs, ctx
 
-    def start(self, running: "_Running", call: Any) -> bool:
+    def start(self, running: "Running", call: Any) -> bool:
         """Run or queue the job; False (nothing started) when the queue is full."""
         raise NotImplementedError
 
-    def stop(self, running: "_Running", reason: Type[Cancelled]) -> None:
+    def stop(self, running: "Running", reason: Type[Cancelled]) -> None:
         """Raise ``reason`` inside the running job now (or as soon as it can be)."""
 
-    def kill(self, running: "_Running", record_end: Callable[[], None]) -> None:
+    def kill(self, running: "Running", record_end: Callable[[], None]) -> None:
         """The job did not end within ``cancel_grace`` of ``stop``: end it by force.
         ``record_end`` records the stopped end, for executors that cannot wait for it."""
         record_end()
 
-    def arm(self, running: "_Running") -> None:
+    def arm(self, running: "Running") -> None:
         """A job is about to run in the calling thread of this process (an RQ work-horse)."""
 
-    def disarm(self, running: "_Running", ident: int) -> None:
+    def disarm(self, running: "Running", ident: int) -> None:
         """The body of a job run in thread ``ident`` has returned: drop any stop still on its way."""
 
     def cancel_queued(self, job_id: str) -> bool:
@@ -78,7 +79,7 @@ class Executor:
         """Let work in progress end; start nothing new."""
 
 
-def create(name: str, runner: "_Runner") -> Executor:
+def create(name: str, runner: "Runner") -> Executor:
     """The executor called ``name`` (one of ``NAMES``) for ``runner``."""
     if name not in NAMES:
         raise ValueError("executor must be one of %s, not %r" % (", ".join(NAMES), name))
@@ -90,7 +91,7 @@ def create(name: str, runner: "_Runner") -> Executor:
 def register_job_module(module: Optional[str]) -> None:
     """Remember a module that defines @background functions."""
     if module:
-        _job_modules.add(module)
+        job_modules.add(module)
 
 
 def function_ref(func: Callable[..., Any], allow_main: bool = False) -> str:

@@ -1,6 +1,6 @@
 """Jobs in processes of their own: isolated from the web server.
 
-Each job is a child of a fork server (``_forkserver``): a clean,
+Each job is a child of a fork server (``forkserver``): a clean,
 single-threaded process started once, with the app's job modules imported, so
 the multi-threaded server is never forked and a start costs one fork.  The job
 runs at a lower CPU priority (``nice``), in its child's main thread, where a
@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tu
 
 from ..capture import Cancelled
 from ..stores import JobStatus
-from . import STOP_SIGNALS, Executor, _pty, check_pickles, function_ref
-from ._channel import JobProcess, message as channel_message, result_of
-from ._child import FLUSH, frame
-from . import _forkserver
-from ._forkserver import fork_server, replace_fork_server
+from . import STOP_SIGNALS, Executor, pty_io, check_pickles, function_ref
+from .channel import JobProcess, message as channel_message, result_of
+from .child import FLUSH, frame
+from . import forkserver
+from .forkserver import fork_server, replace_fork_server
 
 if TYPE_CHECKING:
-    from ..runner import _Running
+    from ..running import Running
 
 log = logging.getLogger("web_background")
 DRAIN = 0.5  # seconds to wait for the last output after a job's process has exited
@@ -66,7 +66,7 @@ class ProcessExecutor(Executor):
         settings = runner.settings
         self.workers, self.queue_limit, self.nice = settings["workers"], settings["queue_limit"], settings["nice"]
         self._lock = threading.Lock()
-        self._waiting: Deque[Tuple["_Running", bytes]] = collections.deque()
+        self._waiting: Deque[Tuple["Running", bytes]] = collections.deque()
         self._procs: Dict[str, JobProcess] = {}
         self._launching = 0  # taken off the queue, not yet in _procs: they hold a slot too
         self._pid = 0
@@ -77,11 +77,11 @@ class ProcessExecutor(Executor):
 
     def prepare(self, func: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                 ctx: Optional[Dict[str, Any]], queue: Optional[str]) -> Any:
-        if _forkserver.importing_app:  # else each fork server would start another, without end
+        if forkserver.importing_app:  # else each fork server would start another, without end
             raise RuntimeError(IMPORTING_APP)
         return check_pickles((function_ref(func, allow_main=True), args, kwargs, ctx), "in a process")
 
-    def start(self, running: "_Running", call: Any) -> bool:
+    def start(self, running: "Running", call: Any) -> bool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this executor was closed")
@@ -96,16 +96,16 @@ class ProcessExecutor(Executor):
         """Slots taken (under ``_lock``): job processes, and jobs on their way to being one."""
         return len(self._procs) + self._launching
 
-    def stop(self, running: "_Running", reason: Type[Cancelled]) -> None:
+    def stop(self, running: "Running", reason: Type[Cancelled]) -> None:
         if not self._signal(running, STOP_SIGNALS[reason], group=False):
             # no process known yet (a stuck fork server): the job ends now; its process, if it ever starts, is killed
             self.runner.finish_stopped(running)
 
-    def kill(self, running: "_Running", record_end: Callable[[], None]) -> None:
+    def kill(self, running: "Running", record_end: Callable[[], None]) -> None:
         if not self._signal(running, signal.SIGKILL, group=True):  # else the collector records the stopped end
             record_end()
 
-    def _signal(self, running: "_Running", signum: int, group: bool) -> bool:
+    def _signal(self, running: "Running", signum: int, group: bool) -> bool:
         """Send ``signum`` to the job's process; False when its pid is not known yet
         (it is killed when it is: a job stopped before it started must not run)."""
         with self._lock:
@@ -187,7 +187,7 @@ class ProcessExecutor(Executor):
 
     def _drain(self, selector: selectors.BaseSelector) -> None:
         """Read every job's output until none is waiting (their processes flush
-        Python's buffers every ``_child.FLUSH``: wait for that first)."""
+        Python's buffers every ``child.FLUSH``: wait for that first)."""
         time.sleep(3 * FLUSH)
         for _ in range(1000):
             ready = [key for key, _ in selector.select(0) if key.data is not None]
@@ -215,8 +215,8 @@ class ProcessExecutor(Executor):
                 with self._lock:
                     self._launching -= 1
 
-    def _launch(self, running: "_Running", call: bytes) -> None:
-        out_r, out_w = _pty.open_pty(running.tty) if running.tty else os.pipe()  # the job's fds 1 and 2
+    def _launch(self, running: "Running", call: bytes) -> None:
+        out_r, out_w = pty_io.open_pty(running.tty) if running.tty else os.pipe()  # the job's fds 1 and 2
         ctl, ctl_child = socket.socketpair()
         try:
             server = fork_server()
@@ -242,7 +242,7 @@ class ProcessExecutor(Executor):
         self._selector.register(ctl, selectors.EVENT_READ, lambda: self._read_control(proc))
 
     def _read_output(self, proc: JobProcess) -> None:
-        data = _pty.read(proc.out)
+        data = pty_io.read(proc.out)
         if data:
             text = proc.decoder.decode(data)
             if text:

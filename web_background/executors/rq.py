@@ -17,7 +17,7 @@ from .threads import drop_pending, raise_in_thread
 from . import STOP_SIGNALS, Executor, check_pickles, function_ref, raise_on_stop_signals, resolve
 
 if TYPE_CHECKING:
-    from ..runner import _Running
+    from ..running import Running
 
 
 def _rq() -> Any:
@@ -50,7 +50,7 @@ class RQExecutor(Executor):
         check_pickles((args, kwargs, ctx), "by RQ")
         return ref, args, kwargs, ctx, queue or self.default_queue
 
-    def start(self, running: "_Running", call: Any) -> bool:
+    def start(self, running: "Running", call: Any) -> bool:
         rq = _rq()
         ref, args, kwargs, ctx, queue = call
         try:
@@ -104,25 +104,25 @@ class _WorkHorse(Executor):
         # a worker class that runs jobs in threads is stopped as a thread job is
         self.in_main = threading.current_thread() is threading.main_thread()
 
-    def start(self, running: "_Running", call: Any) -> bool:
+    def start(self, running: "Running", call: Any) -> bool:
         running.rerun.set()  # the next attempt: rq_entry's loop runs it in the work-horse's main thread
         return True
 
-    def arm(self, running: "_Running") -> None:
+    def arm(self, running: "Running") -> None:
         if self.in_main:
             raise_on_stop_signals(lambda: running.ident is not None)
 
-    def stop(self, running: "_Running", reason: Type[Cancelled]) -> None:
+    def stop(self, running: "Running", reason: Type[Cancelled]) -> None:
         if self.in_main:
             signal.pthread_kill(threading.main_thread().ident or 0, STOP_SIGNALS[reason])
         else:
             raise_in_thread(running, reason)
 
-    def disarm(self, running: "_Running", ident: int) -> None:
+    def disarm(self, running: "Running", ident: int) -> None:
         if not self.in_main:
             drop_pending(running, ident)
 
-    def kill(self, running: "_Running", record_end: Callable[[], None]) -> None:
+    def kill(self, running: "Running", record_end: Callable[[], None]) -> None:
         record_end()
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -135,7 +135,7 @@ def rq_entry(job_id: str, ref: str, args: Tuple[Any, ...], kwargs: Dict[str, Any
     from .. import jobs
 
     func = resolve(ref)
-    runner = jobs._runner()
+    runner = jobs.get_runner()
     current = rq.get_current_job()
     share = getattr(runner.store, "share_connection", None)
     if current is not None and share is not None:

@@ -21,7 +21,7 @@ from ..capture import Cancelled
 from . import Executor
 
 if TYPE_CHECKING:
-    from ..runner import _Running
+    from ..running import Running
 
 log = logging.getLogger("web_background")
 
@@ -45,7 +45,7 @@ def _greenlet() -> Any:
     return gevent.getcurrent()
 
 
-def _throw_later(running: "_Running", ident: int, glet: Any, reason: Type[Cancelled]) -> None:
+def _throw_later(running: "Running", ident: int, glet: Any, reason: Type[Cancelled]) -> None:
     import gevent
 
     def throw() -> None:  # runs in the hub, while no greenlet runs: the check cannot race the job's end
@@ -55,7 +55,7 @@ def _throw_later(running: "_Running", ident: int, glet: Any, reason: Type[Cancel
     gevent.get_hub().loop.run_callback(throw)
 
 
-def raise_in_thread(running: "_Running", reason: Type[Cancelled]) -> None:
+def raise_in_thread(running: "Running", reason: Type[Cancelled]) -> None:
     """Raise ``reason`` in the thread running the job's body, only while it runs it
     (never in the runner's code around it, nor in the thread's next job)."""
     with running.lock:
@@ -67,7 +67,7 @@ def raise_in_thread(running: "_Running", reason: Type[Cancelled]) -> None:
                 _async_raise(running.ident, reason)
 
 
-def drop_pending(running: "_Running", ident: int) -> None:
+def drop_pending(running: "Running", ident: int) -> None:
     """The body has returned: a stop still on its way must not land after it."""
     _async_raise(ident, None)
 
@@ -185,7 +185,7 @@ class ThreadExecutor(Executor):
         super().__init__(runner)
         self.pool = ThreadPool(runner.settings["workers"], runner.settings["queue_limit"])
 
-    def start(self, running: "_Running", call: Any) -> bool:
+    def start(self, running: "Running", call: Any) -> bool:
         func, args, kwargs, ctx = call
 
         def run() -> None:
@@ -202,7 +202,7 @@ class ThreadExecutor(Executor):
     stop = staticmethod(raise_in_thread)  # type: ignore[assignment]
     disarm = staticmethod(drop_pending)  # type: ignore[assignment]
 
-    def kill(self, running: "_Running", record_end: Callable[[], None]) -> None:
+    def kill(self, running: "Running", record_end: Callable[[], None]) -> None:
         if running.thread is not None:
             if self.pool.abandon(running.thread):
                 log.warning("job %s did not stop within cancel_grace; its thread is abandoned", running.id)

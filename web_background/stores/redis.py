@@ -23,7 +23,7 @@ import secrets
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from . import _redis_lua as lua
+from . import redis_scripts as lua
 from . import FINISHED, PRUNE_SLICE, JobStatus, Page, Store, StoreError, jsonable, names_matching, owner_key
 
 try:

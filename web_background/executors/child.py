@@ -1,4 +1,4 @@
-"""A process job's own process (forked by ``_forkserver``): capture at the
+"""A process job's own process (forked by ``forkserver``): capture at the
 file-descriptor level, run the job in the main thread, report to the web process.
 
 fds 1 and 2 are one pipe that the web process reads, so everything the job and
@@ -26,7 +26,7 @@ import time
 from typing import Any, Callable, Optional
 
 from .. import runner, running
-from . import _pty, raise_on_stop_signals, resolve
+from . import pty_io, raise_on_stop_signals, resolve
 
 FRAME = 4  # bytes of the big-endian length before each pickled message on a control socket
 
@@ -180,7 +180,7 @@ def run(report: "_Report", job_id: str, nice: int, out_fd: int, ctl_fd: int) -> 
     os.dup2(out_fd, 2)
     os.close(out_fd)
     os.set_inheritable(ctl_fd, False)  # what the job runs (os.system) holds no channel of its
-    _pty.child_environment()  # a job with tty=True writes to a terminal: say so, as a terminal does
+    pty_io.child_environment()  # a job with tty=True writes to a terminal: say so, as a terminal does
     ctl = socket.socket(fileno=ctl_fd)
     ctl.setblocking(True)  # a gevent-patched web process hands over non-blocking sockets
     report.begin(ctl)

@@ -1,5 +1,5 @@
 """The web process's end of one job's process (``JobProcess``) and of its control
-socket: the frames its process sends (``_child.frame``: a 4-byte length, then a pickle), read in time linear in
+socket: the frames its process sends (``child.frame``: a 4-byte length, then a pickle), read in time linear in
 their size, one bounded read per call, so that a big result never stalls the
 thread that also reads every other job's output."""
 
@@ -9,11 +9,11 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
-from ._child import FRAME
+from .child import FRAME
 
 if TYPE_CHECKING:
-    from ..running import _Running
-    from ._forkserver import ForkServer
+    from ..running import Running
+    from .forkserver import ForkServer
 
 CHUNK = 1 << 16  # bytes read at once for small frames
 BIG_CHUNK = 1 << 22  # bytes read at once into a big frame's own buffer
@@ -85,7 +85,7 @@ class JobProcess:
     """One job's process, as the web process's collecting thread sees it: its channel,
     its output pipe, its pidfd, what it said."""
 
-    def __init__(self, running: "_Running", out: int, ctl: socket.socket, server: "ForkServer") -> None:
+    def __init__(self, running: "Running", out: int, ctl: socket.socket, server: "ForkServer") -> None:
         self.running, self.out, self.ctl, self.server = running, out, ctl, server
         self.write = running.sink.writer(cancellable=False)
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")

@@ -33,8 +33,8 @@ import traceback
 import types
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from . import _job_modules, import_main
-from ._child import frame
+from . import job_modules, import_main
+from .child import frame
 
 
 # -- in the web process ------------------------------------------------------
@@ -77,11 +77,11 @@ def _spec() -> Dict[str, Any]:
     """What the fork server imports: this process's sys.path, its ``__main__``
     when that defines jobs, and every module that defines @background functions."""
     spec: Dict[str, Any] = {"path": list(sys.path), "argv": list(getattr(sys, "argv", [])),
-                            "modules": sorted(_job_modules - {"__main__"})}
+                            "modules": sorted(job_modules - {"__main__"})}
     files = {name: _loaded_from_file(name) for name in spec["modules"]}
     spec["module_files"] = {name: path for name, path in files.items() if path}
     main = sys.modules.get("__main__")
-    if "__main__" in _job_modules and main is not None:
+    if "__main__" in job_modules and main is not None:
         name = getattr(getattr(main, "__spec__", None), "name", None)
         if name:
             spec["main_module"] = name
@@ -95,7 +95,7 @@ class ForkServer:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        code = "import sys; sys.path[:0] = %r; from web_background.executors._forkserver import main; main()" % (
+        code = "import sys; sys.path[:0] = %r; from web_background.executors.forkserver import main; main()" % (
             [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))])
         with theirs:
             self.process = subprocess.Popen([_python(), "-c", code, json.dumps(_spec()), str(theirs.fileno())],
@@ -257,7 +257,7 @@ def _spare() -> Tuple[int, socket.socket]:
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
-        from . import _child as child
+        from . import child
 
         report = child.prepare()
         message, fds, _flags, _addr = socket.recv_fds(theirs, 4096, 2)
@@ -392,7 +392,7 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     server = socket.socket(fileno=int(sys.argv[2]))
     _preload(spec)
-    from . import _child  # noqa: F401  (imported once here rather than in every child)
+    from . import child  # noqa: F401  (imported once here rather than in every child)
 
     server.send(READY)  # the web process's launch deadlines count from here, not from a slow import
     serve(server)
