@@ -128,7 +128,7 @@ def _no_such_job() -> web.HTTPError:
 
 
 def _wants_json() -> bool:
-    return responses._accepts("application/json") or _one(_query(), "_format") == "json"
+    return responses.accepts("application/json") or _one(_query(), "_format") == "json"
 
 
 def _json(value: Any) -> str:
@@ -242,7 +242,7 @@ class _Board:
     def _row(self, record: Dict[str, Any], now: float) -> Dict[str, Any]:
         status = record["status"]
         ended = status in FINISHED
-        cancelling = responses._cancelling(record)
+        cancelling = responses.cancelling(record)
         started, finished = record.get("started"), record.get("finished")
         actions = [a for a, ok in (("cancel", not ended), ("retry", ended and bool(record.get("call")))) if ok]
         return {
@@ -260,7 +260,7 @@ class _Board:
 
     def listing(self) -> str:
         query = _query()
-        fmt = _one(query, "_format") or ("json" if responses._accepts("application/json") else "html")
+        fmt = _one(query, "_format") or ("json" if responses.accepts("application/json") else "html")
         if fmt not in ("html", "json"):
             raise _bad("_format must be html or json.")
         view = self.view(query)

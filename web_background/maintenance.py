@@ -28,20 +28,20 @@ def maintain(runner: "Runner") -> None:
     read a FLUSH_INTERVAL), stop jobs at their deadline and force those that do
     not stop within ``cancel_grace``, mark this process's jobs alive (one
     batched write a second), prune old jobs a slice at a time.  The thread
-    sleeps until the next of these is due, or until woken (``runner._wake``)."""
+    sleeps until the next of these is due, or until woken (``runner.wake``)."""
     last_beat = last_check = last_prune = time.monotonic()
     more = False  # the last prune slice was full: the next goes at once
-    while not runner._closed.is_set():
-        runner._wake.wait(0.0 if more else _pause(runner, time.monotonic(), last_check, last_beat))
-        runner._wake.clear()
+    while not runner.closed.is_set():
+        runner.wake.wait(0.0 if more else _pause(runner, time.monotonic(), last_check, last_beat))
+        runner.wake.clear()
         now = time.monotonic()
         beat, check = now - last_beat >= HEARTBEAT_INTERVAL, now - last_check >= FLUSH_INTERVAL
         last_beat, last_check = (now if beat else last_beat), (now if check else last_check)
         asked = cancel_check(runner) if check else set()
-        for running in list(runner._local.values()):
+        for running in list(runner.local.values()):
             try:
                 if running.final is not None:
-                    runner._write_end(running)
+                    runner.write_end(running)
                     continue
                 if running.retry_at is not None and now >= running.retry_at:
                     running.retry_at = None
@@ -70,11 +70,11 @@ def _has_news(running: Running) -> bool:
 def _pause(runner: "Runner", now: float, last_check: float, last_beat: float) -> float:
     """How long the thread may sleep: until the next check, heartbeat, flush
     of pending output, deadline, attempt or force is due (at most IDLE)."""
-    if not runner._local:
+    if not runner.local:
         return IDLE
     due = min(last_check + FLUSH_INTERVAL, last_beat + HEARTBEAT_INTERVAL)
     grace = runner.settings["cancel_grace"]
-    for running in list(runner._local.values()):
+    for running in list(runner.local.values()):
         if running.final is not None:
             return 0.0
         if _has_news(running):
@@ -91,7 +91,7 @@ def _pause(runner: "Runner", now: float, last_check: float, last_beat: float) ->
 
 def heartbeat(runner: "Runner") -> None:
     """Mark every job of this process alive: one batched write to the store."""
-    ids = [r.id for r in list(runner._local.values()) if r.final is None]
+    ids = [r.id for r in list(runner.local.values()) if r.final is None]
     if not ids:
         return
     try:
@@ -102,7 +102,7 @@ def heartbeat(runner: "Runner") -> None:
 
 def cancel_check(runner: "Runner") -> Set[str]:
     """Which started jobs of this process were asked to stop elsewhere: one batched read."""
-    ids = [r.id for r in list(runner._local.values()) if r.started and r.stopping is None and r.final is None]
+    ids = [r.id for r in list(runner.local.values()) if r.started and r.stopping is None and r.final is None]
     if not ids:
         return set()
     try:
@@ -128,9 +128,9 @@ def _watch(runner: "Runner", running: Running, now: float, cancelled: bool) -> N
         return
     if running.stopping is None:
         if running.deadline is not None and now >= running.deadline:
-            runner._stop(running, TimedOut)
+            runner.stop(running, TimedOut)
         elif cancelled:
-            runner._stop(running, Cancelled)
+            runner.stop(running, Cancelled)
     elif not running.killed and now - running.stop_at >= runner.settings["cancel_grace"]:
         running.killed = True
         running.executor.kill(running, lambda: runner.finish_stopped(running))

@@ -18,11 +18,8 @@ def flush(store: Store, running: Running) -> None:
     store refuses stays in ``running.pending``, at most ``max_output`` of it)."""
     with running.flush_lock:
         running.flushed = time.monotonic()
-        _count_cuts(running)
-        text = running.pending + running.sink.drain()
-        over = max(0, len(text) - store.max_output)  # only the newest part can be kept
-        if text or running.skipped:
-            running.pending, running.skipped = text[over:], running.skipped + over
+        _take(store, running)
+        if running.pending or running.skipped:
             store.append(running.id, running.pending, running.skipped)
             running.pending, running.skipped = "", 0
         progress = running.progress
@@ -39,10 +36,16 @@ def trim(store: Store, running: Running) -> None:
     """Keep at most ``max_output`` of what the job wrote and the store has not
     taken yet, counting the rest as cut: a fast writer's output in memory stays bounded."""
     with running.flush_lock:
-        _count_cuts(running)
-        text = running.pending + running.sink.drain()
-        over = max(0, len(text) - store.max_output)
-        running.pending, running.skipped = text[over:], running.skipped + over
+        _take(store, running)
+
+
+def _take(store: Store, running: Running) -> None:
+    """Move what the sink holds behind ``pending``, keeping only its newest
+    ``max_output`` (the store could keep no more) and counting the rest as cut."""
+    _count_cuts(running)
+    text = running.pending + running.sink.drain()
+    over = max(0, len(text) - store.max_output)
+    running.pending, running.skipped = text[over:], running.skipped + over
 
 
 def _count_cuts(running: Running) -> None:

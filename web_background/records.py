@@ -22,7 +22,7 @@ class Records:
 
     settings: Dict[str, Any]
     store: Store
-    _local: Dict[str, "Running"]
+    local: Dict[str, "Running"]
     _prune_lock: threading.Lock
 
     def flush(self, running: "Running") -> None:
@@ -34,7 +34,7 @@ class Records:
     def record(self, job_id: str) -> Optional[Dict[str, Any]]:
         """The job's record, with this process's unflushed output and progress
         flushed first; None when unknown or past its ``ttl``."""
-        running = self._local.get(job_id)
+        running = self.local.get(job_id)
         if running is not None:
             try:
                 self.flush(running)
@@ -81,7 +81,7 @@ class Records:
         return self.store.read(job_id, offset)
 
     def wait(self, job_id: str, timeout: Optional[float]) -> bool:
-        running = self._local.get(job_id)
+        running = self.local.get(job_id)
         if running is not None:
             return running.done.wait(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout

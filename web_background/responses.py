@@ -122,7 +122,8 @@ def check_same_origin() -> None:
         raise error("403 Forbidden", "Forbidden: not from this site (Origin or Referer).")
 
 
-def _accepts(media_type: str) -> bool:
+def accepts(media_type: str) -> bool:
+    """The request asks for ``media_type`` (and, for anything but HTML, not for HTML too)."""
     accept = web.ctx.env.get("HTTP_ACCEPT", "")
     types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
     return media_type in types and (media_type == "text/html" or "text/html" not in types)
@@ -182,7 +183,7 @@ def serve(query: Query, owner: Optional[str], layout: Optional[job_page.Layout] 
     job_id = _one(query, "_t")
     fmt = _one(query, "_format")
     if fmt is None:
-        fmt = "events" if _accepts("text/event-stream") else "json" if _accepts("application/json") else "html"
+        fmt = "events" if accepts("text/event-stream") else "json" if accepts("application/json") else "html"
     if fmt not in FORMATS:
         raise error("400 Bad Request", _("_format must be one of: %s.") % ", ".join(FORMATS))
     download = _download(_one(query, "_download"), fmt)
@@ -219,14 +220,14 @@ def _state(record: Dict[str, Any]) -> Dict[str, Any]:
     """What a client is told of a job besides its output."""
     return {
         "id": record["id"], "status": record["status"], "progress": record.get("progress"),
-        "cancel_requested": _cancelling(record),
+        "cancel_requested": cancelling(record),
         "attempt": record.get("attempt") or 1, "attempts": record.get("attempts") or 1,
         "error": record.get("error") if web.config.get("debug") else None,
         "created": record.get("created"), "started": record.get("started"), "finished": record.get("finished"),
     }
 
 
-def _cancelling(record: Dict[str, Any]) -> bool:
+def cancelling(record: Dict[str, Any]) -> bool:
     """A cancel was asked for and the job has not ended yet."""
     return bool(record.get("cancel")) and record["status"] not in FINISHED
 
@@ -294,7 +295,7 @@ def _stream_body(job_id: str, offset: int, events: bool, multithread: bool) -> I
                 last_sent = time.monotonic()
                 yield _sse("output", offset, {"text": text, "offset": offset}) if events else text.encode("utf-8")
             state = (record["status"], json.dumps(record.get("progress")), record.get("started"),
-                     _cancelling(record))
+                     cancelling(record))
             if events and state != last_state:
                 last_state = state
                 yield _sse("end" if record["status"] in FINISHED else "state", offset, _state(record))
@@ -321,7 +322,7 @@ def cancel(query: Query, owner: Optional[str]) -> str:
         cancelled = get_runner().cancel(record["id"])
     except StoreError as e:
         raise store_unavailable(e)
-    if _accepts("application/json") or _one(query, "_format") == "json":
+    if accepts("application/json") or _one(query, "_format") == "json":
         safe_headers(**{"Content-Type": "application/json"})
         return json.dumps({"id": record["id"], "cancelled": cancelled})
     raise see_this_page(_action=None, _format=None)

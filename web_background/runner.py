@@ -53,10 +53,10 @@ class Runner(Records):
         self.store: Store = open_store(settings["store"], settings["max_output"], settings["ttl"])
         self._executors: Dict[str, Executor] = {}
         self._executors_lock = threading.Lock()
-        self._local: Dict[str, Running] = {}  # jobs this process runs or watches over
+        self.local: Dict[str, Running] = {}  # jobs this process runs or watches over
         self._pid = 0
-        self._closed = threading.Event()
-        self._wake = threading.Event()  # a new job: the maintenance thread's pace changes
+        self.closed = threading.Event()
+        self.wake = threading.Event()  # a new job: the maintenance thread's pace changes
         self._prune_lock = threading.Lock()  # one pass over old jobs at a time in this process
         shutdown.watch(self)
 
@@ -124,14 +124,14 @@ class Runner(Records):
         started = False
         try:
             if ex.local:
-                self._local[job_id] = self._adopt(running)
-                self._wake.set()
+                self.local[job_id] = self._adopt(running)
+                self.wake.set()
             elif running.sink.has_output():
                 self.store.append(job_id, running.sink.drain())
             started = ex.start(running, call)
         finally:
             if not started:
-                self._local.pop(job_id, None)
+                self.local.pop(job_id, None)
                 self.store.delete(job_id)
         if not started:
             raise Busy("%d jobs are already waiting" % self.settings["queue_limit"])
@@ -160,12 +160,12 @@ class Runner(Records):
         """Run a job whose record exists, in the calling thread (an RQ work-horse)."""
         self._ensure_process()
         record = self.store.get(job_id) or {}
-        running = self._local[job_id] = self._adopt(Running(job_id, Sink(), executor, record.get("timeout")))
+        running = self.local[job_id] = self._adopt(Running(job_id, Sink(), executor, record.get("timeout")))
         running.attempts = record.get("attempts") or 1
         running.tty = record.get("tty")
         running.retry_delay, running.backoff = record.get("retry_delay") or 0.0, record.get("backoff") or 1.0
         executor.arm(running)
-        self._wake.set()
+        self.wake.set()
         self.run(running, func, args, kwargs, ctx, record=record or None)
         while not running.done.wait(TICK):  # between attempts: the maintenance thread says when to go on
             if running.rerun.is_set():
@@ -265,7 +265,7 @@ class Runner(Records):
         else:  # threads it started that outlive it write where they would have without it
             running.sink.end()
         try:
-            self._write_end(running)
+            self.write_end(running)
         except Exception as e:  # the maintenance thread retries until the store takes it
             output.trouble(running, e)
 
@@ -282,13 +282,13 @@ class Runner(Records):
         except Exception as e:  # the next attempt goes ahead; the store is told at its next write
             output.trouble(running, e)
         running.retry_at = time.monotonic() + delay
-        self._wake.set()
+        self.wake.set()
 
-    def _write_end(self, running: Running) -> None:
+    def write_end(self, running: Running) -> None:
         assert running.final is not None
         self.flush(running)
         self.store.update(running.id, **running.final)
-        self._local.pop(running.id, None)
+        self.local.pop(running.id, None)
         running.done.set()
 
     # -- stopping ----------------------------------------------------------
@@ -300,7 +300,7 @@ class Runner(Records):
         else:
             self.finish(running, JobStatus.CANCELLED)
 
-    def _stop(self, running: Running, reason: Type[Cancelled]) -> None:
+    def stop(self, running: Running, reason: Type[Cancelled]) -> None:
         """Ask a job of this process to stop: at once if it has not started yet,
         else by raising ``reason`` in it; ``cancel_grace`` later by force."""
         with running.lock:
@@ -312,7 +312,7 @@ class Runner(Records):
             return
         running.sink.cancel()  # threads the job started raise at their next write
         running.executor.stop(running, reason)
-        self._wake.set()
+        self.wake.set()
 
     def cancel(self, job_id: str) -> bool:
         """Ask a job to stop, from any process; False when it has already ended (or is unknown)."""
@@ -320,9 +320,9 @@ class Runner(Records):
         if record is None or record["status"] in FINISHED:
             return False
         self.store.update(job_id, cancel=True)
-        running = self._local.get(job_id)
+        running = self.local.get(job_id)
         if running is not None:
-            self._stop(running, Cancelled)
+            self.stop(running, Cancelled)
         elif self._queued_elsewhere(record):
             if self.executor(record.get("executor")).cancel_queued(job_id):
                 self.store.update(job_id, status=JobStatus.CANCELLED.value, finished=time.time())
@@ -341,7 +341,7 @@ class Runner(Records):
             self.flush(running)
         except Exception as e:
             output.trouble(running, e)
-            self._wake.set()
+            self.wake.set()
 
     def flush(self, running: Running) -> None:
         """Move what the job wrote since the last flush into the store (see ``output``)."""
@@ -349,7 +349,7 @@ class Runner(Records):
 
     def flush_sink(self, job_id: str, sink: Sink) -> None:
         """Flush a sink whose job may have ended (a handler printing late)."""
-        running = self._local.get(job_id)
+        running = self.local.get(job_id)
         self.flush(running if running is not None else Running(job_id, sink, self.executor()))
 
     # -- the per-process maintenance thread --------------------------------
@@ -358,29 +358,29 @@ class Runner(Records):
         if self._pid == os.getpid():
             return
         self._pid = os.getpid()
-        self._local = {}
+        self.local = {}
         shutdown.watch(self)  # again: a forking server may have replaced the handlers since
         threading.Thread(target=maintain, args=(self,), name="web_background-flusher", daemon=True).start()
 
     def process_stopping(self, reason: str) -> None:
         """This process is about to stop: what its jobs wrote goes to the store,
         and they are recorded ``interrupted`` with ``reason`` (see ``shutdown``)."""
-        if self._pid != os.getpid() or not self._local:
+        if self._pid != os.getpid() or not self.local:
             return
         for executor in list(self._executors.values()):
             executor.drain(1.0)
         now = time.time()
-        for running in list(self._local.values()):
+        for running in list(self.local.values()):
             with running.lock:
                 if running.final is None:  # an end already decided is written as it is
                     running.final = dict(status=JobStatus.INTERRUPTED.value, result=None, error=reason, finished=now)
             try:
-                self._write_end(running)
+                self.write_end(running)
             except Exception as e:
                 output.trouble(running, e)
 
     def close(self) -> None:
-        self._closed.set()
-        self._wake.set()
+        self.closed.set()
+        self.wake.set()
         for executor in list(self._executors.values()):
             executor.close()

@@ -85,7 +85,7 @@ class Running:
 
 
 # In a job's own process (see executors/child.py): where progress() reports to.
-_process_job: Dict[str, Callable[[float, Optional[float], Optional[str]], None]] = {}
+process_job: Dict[str, Callable[[float, Optional[float], Optional[str]], None]] = {}
 
 
 def _current() -> Optional[Running]:
@@ -95,7 +95,7 @@ def _current() -> Optional[Running]:
 
 def in_job() -> bool:
     """Whether the calling thread (or process) runs a job."""
-    return _current() is not None or "report" in _process_job
+    return _current() is not None or "report" in process_job
 
 
 def report_progress(done: float, total: Optional[float], message: Optional[str]) -> None:
@@ -103,8 +103,8 @@ def report_progress(done: float, total: Optional[float], message: Optional[str])
     running = _current()
     if running is not None:
         running.set_progress(done, total, message)
-    elif "report" in _process_job:
-        _process_job["report"](done, total, message)
+    elif "report" in process_job:
+        process_job["report"](done, total, message)
     else:
         raise RuntimeError("progress() is only meaningful inside a @background job")
 

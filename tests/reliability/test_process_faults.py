@@ -186,8 +186,8 @@ def test_what_a_fast_printer_holds_in_the_web_process_stays_within_about_twice_m
 
     configure(max_output=100_000)
     job = faultjobs.prints_megabytes(50)
-    wait_for(lambda: job.id in get_runner()._local)
-    running, held = get_runner()._local[job.id], [0]
+    wait_for(lambda: job.id in get_runner().local)
+    running, held = get_runner().local[job.id], [0]
     while not running.done.is_set():  # bounded by the job's own end (50 MB: seconds)
         held[0] = max(held[0], running.sink.size() + len(running.pending))
     assert job.wait(30) and job.status == "done", job.error

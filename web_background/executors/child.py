@@ -165,7 +165,7 @@ def prepare() -> "_Report":
     os.register_at_fork(before=flush)
     faulthandler.enable(file=sys.stderr)  # a crash in C leaves its Python traceback in the output
     report = _Report(out)
-    running._process_job["report"] = report.set_progress
+    running.process_job["report"] = report.set_progress
     raise_on_stop_signals(lambda: report.armed)
     return report
 
