@@ -16,7 +16,7 @@ from .capture import Cancelled, Sink, TimedOut
 from .executors import Executor
 from .maintenance import TICK, maintain
 from .records import Records
-from .running import process_name, Running, outcome, timed_out_error
+from .running import Running, outcome, process_name, timed_out_error
 from .stores import FINISHED, JobStatus, Store, StoreError, open_store
 
 log = logging.getLogger("web_background")

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tu
 
 from ..capture import Cancelled
 from ..stores import JobStatus
-from . import STOP_SIGNALS, Executor, pty_io, check_pickles, function_ref
+from . import STOP_SIGNALS, Executor, check_pickles, forkserver, function_ref, pty_io
 from .channel import JobProcess, message as channel_message, result_of
 from .child import FLUSH, frame
-from . import forkserver
 from .forkserver import fork_server, replace_fork_server
 
 if TYPE_CHECKING:
